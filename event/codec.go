@@ -1,0 +1,210 @@
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// TimeLayout is the encoded form of [Event.Timestamp]: RFC 3339, UTC,
+// microseconds, as the original event bus wrote it plus the "Z".
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// zonelessLayout is the original event bus's form, read as UTC.
+const zonelessLayout = "2006-01-02T15:04:05.999999999"
+
+// Encode validates ev and returns its JSON. maxSize <= 0 means
+// [DefaultMaxSize]. Errors wrap [ErrInvalid] or [ErrTooLarge].
+func Encode(ev *Event, maxSize int) ([]byte, error) {
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	// Fixed fields take well under 256 bytes; strings rarely need escapes.
+	buf := AppendJSON(make([]byte, 0, 192+len(ev.ID)+len(ev.LibraryID)+len(ev.Source)+len(ev.Data)), ev)
+	if len(buf) > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(buf), maxSize)
+	}
+	return buf, nil
+}
+
+// AppendJSON appends the JSON object of ev to dst without validating it.
+// Fields are written in the documented order; an empty id or source is
+// left out, and nil data is written as {}.
+func AppendJSON(dst []byte, ev *Event) []byte {
+	dst = append(dst, '{')
+	if ev.ID != "" {
+		dst = append(dst, `"id":`...)
+		dst = AppendString(dst, ev.ID)
+		dst = append(dst, ',')
+	}
+	dst = AppendFields(dst, ev)
+	return append(dst, '}')
+}
+
+// AppendFields appends the members of ev other than id, without braces:
+// "type", "library_id", "timestamp", "source" (when set) and "data". The
+// bridge uses it to build its frames around the same bytes.
+func AppendFields(dst []byte, ev *Event) []byte {
+	dst = append(dst, `"type":`...)
+	dst = AppendString(dst, ev.Type)
+	dst = append(dst, `,"library_id":`...)
+	dst = AppendString(dst, ev.LibraryID)
+	dst = append(dst, `,"timestamp":"`...)
+	dst = ev.Timestamp.UTC().AppendFormat(dst, TimeLayout)
+	dst = append(dst, '"')
+	if ev.Source != "" {
+		dst = append(dst, `,"source":`...)
+		dst = AppendString(dst, ev.Source)
+	}
+	dst = append(dst, `,"data":`...)
+	if len(ev.Data) == 0 {
+		return append(dst, "{}"...)
+	}
+	return append(dst, ev.Data...)
+}
+
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func AppendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// wire is the decoding shape. Pointers tell missing from empty.
+type wire struct {
+	ID        *string         `json:"id"`
+	Type      *string         `json:"type"`
+	LibraryID *string         `json:"library_id"`
+	Timestamp *string         `json:"timestamp"`
+	Source    *string         `json:"source"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Decode parses and validates one encoded event. maxSize <= 0 means
+// [DefaultMaxSize]. Missing or null data reads as {}. It never panics;
+// errors wrap [ErrInvalid] or [ErrTooLarge].
+func Decode(data []byte, maxSize int) (Event, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(data) > maxSize {
+		return Event{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), maxSize)
+	}
+	if !isObject(data) {
+		return Event{}, fmt.Errorf("%w: not a JSON object", ErrInvalid)
+	}
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	switch {
+	case w.Type == nil:
+		return Event{}, fmt.Errorf("%w: type: missing", ErrInvalid)
+	case w.LibraryID == nil:
+		return Event{}, fmt.Errorf("%w: library_id: missing", ErrInvalid)
+	case w.Timestamp == nil:
+		return Event{}, fmt.Errorf("%w: timestamp: missing", ErrInvalid)
+	}
+	ts, err := ParseTime(*w.Timestamp)
+	if err != nil {
+		return Event{}, err
+	}
+	ev := Event{Type: *w.Type, LibraryID: *w.LibraryID, Timestamp: ts}
+	if w.ID != nil {
+		ev.ID = *w.ID
+	}
+	if w.Source != nil {
+		ev.Source = *w.Source
+	}
+	if len(w.Data) > 0 && string(w.Data) != "null" {
+		ev.Data = w.Data
+	}
+	if err := ev.Validate(); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// ParseTime reads an RFC 3339 time, or the zone-less form of the original
+// event bus ("2025-10-27T06:01:00.000000") as UTC. The result is in UTC.
+// Errors wrap [ErrInvalid].
+func ParseTime(s string) (time.Time, error) {
+	layout := time.RFC3339Nano
+	if !hasZone(s) {
+		layout = zonelessLayout
+	}
+	t, err := time.Parse(layout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: timestamp %q: want RFC 3339 such as 2025-10-27T06:01:00.000000Z", ErrInvalid, truncate(s))
+	}
+	return t.UTC(), nil
+}
+
+// hasZone reports whether an RFC 3339-ish time ends in Z or ±hh:mm.
+func hasZone(s string) bool {
+	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") {
+		return true
+	}
+	return len(s) >= 6 && (s[len(s)-6] == '+' || s[len(s)-6] == '-') && s[len(s)-3] == ':'
+}
+
+// MarshalJSON implements [json.Marshaler] with the wire format.
+func (ev Event) MarshalJSON() ([]byte, error) { return Encode(&ev, 0) }
+
+// UnmarshalJSON implements [json.Unmarshaler] with [Decode]'s rules.
+func (ev *Event) UnmarshalJSON(data []byte) error {
+	d, err := Decode(data, 0)
+	if err != nil {
+		return err
+	}
+	*ev = d
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return s[:64] + "…"
+}

@@ -1,0 +1,175 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/arrwdb/arrwcdc/subjects"
+)
+
+// Built-in event types.
+const (
+	TypeLibraryCreated  = "library.created"
+	TypeLibraryDeleted  = "library.deleted"
+	TypeDocumentAdded   = "document.added"
+	TypeDocumentDeleted = "document.deleted"
+	TypeSearchPerformed = "search.performed"
+)
+
+// BuiltinTypes lists the built-in types in a stable order.
+var BuiltinTypes = []string{TypeLibraryCreated, TypeLibraryDeleted, TypeDocumentAdded, TypeDocumentDeleted, TypeSearchPerformed}
+
+// DefaultMaxSize is the largest encoded event accepted unless configured
+// otherwise: 1 MiB.
+const DefaultMaxSize = 1 << 20
+
+// maxTextLen bounds id and source, which travel in NATS headers.
+const maxTextLen = 256
+
+var (
+	// ErrInvalid is wrapped by every validation and decoding error.
+	ErrInvalid = errors.New("invalid event")
+	// ErrTooLarge is returned when an encoded event exceeds the size limit.
+	ErrTooLarge = errors.New("event too large")
+)
+
+// Event is one change event.
+type Event struct {
+	// ID is a UUIDv7 set by the publisher when empty. It is also the
+	// Nats-Msg-Id header, so JetStream drops duplicates.
+	ID string
+	// Type is "<entity>.<action>", a built-in or a custom type.
+	Type string
+	// LibraryID is the library the change belongs to.
+	LibraryID string
+	// Timestamp is when the change happened; encoded as RFC 3339 UTC with
+	// microseconds.
+	Timestamp time.Time
+	// Source names the producing instance ("app-1"); may be empty.
+	Source string
+	// Data is the type's payload: a JSON object. Nil encodes as {}.
+	Data json.RawMessage
+}
+
+// New returns an event of type typ with a fresh id and the current time,
+// its data encoded from data (nil for {}).
+func New(typ, libraryID string, data any) (Event, error) {
+	ev := Event{ID: NewID(), Type: typ, LibraryID: libraryID, Timestamp: time.Now().UTC()}
+	if data != nil {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: data: %w", ErrInvalid, err)
+		}
+		ev.Data = raw
+	}
+	return ev, ev.Validate()
+}
+
+// NewID returns a new UUIDv7 (time-ordered) string.
+func NewID() string {
+	id, err := uuid.NewV7()
+	if err != nil { // only if the random source fails
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// Validate reports the first problem that makes ev unfit for the bus. An
+// empty ID is allowed (the publisher fills it). Errors wrap [ErrInvalid].
+func (ev *Event) Validate() error {
+	if err := subjects.ValidateType(ev.Type); err != nil {
+		return fmt.Errorf("%w: type: %w", ErrInvalid, err)
+	}
+	if err := subjects.ValidateLibraryID(ev.LibraryID); err != nil {
+		return fmt.Errorf("%w: library_id: %w", ErrInvalid, err)
+	}
+	if ev.Timestamp.IsZero() {
+		return fmt.Errorf("%w: timestamp: missing", ErrInvalid)
+	}
+	if y := ev.Timestamp.Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("%w: timestamp: year %d out of range", ErrInvalid, y)
+	}
+	if err := validText("id", ev.ID); err != nil {
+		return err
+	}
+	if err := validText("source", ev.Source); err != nil {
+		return err
+	}
+	if len(ev.Data) > 0 && (!isObject(ev.Data) || !json.Valid(ev.Data)) {
+		return fmt.Errorf("%w: data: must be a JSON object", ErrInvalid)
+	}
+	return nil
+}
+
+// CheckSubject reports whether ev may travel on subject: the subject must
+// parse and name the event's own library and type. Errors wrap [ErrInvalid].
+func (ev *Event) CheckSubject(subject string) error {
+	s, err := subjects.Parse(subject)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if s.LibraryID != ev.LibraryID {
+		return fmt.Errorf("%w: library_id %q disagrees with subject %q", ErrInvalid, ev.LibraryID, subject)
+	}
+	if s.Entity+"."+s.Action != ev.Type {
+		return fmt.Errorf("%w: type %q disagrees with subject %q", ErrInvalid, ev.Type, subject)
+	}
+	return nil
+}
+
+// Subject returns the subject ev is published on under prefix.
+func (ev *Event) Subject(prefix string) (string, error) {
+	return subjects.Build(prefix, ev.LibraryID, ev.Type)
+}
+
+// DataAs decodes ev.Data into v (a pointer to [LibraryCreated], … or any
+// struct of a custom type).
+func (ev *Event) DataAs(v any) error {
+	data := ev.Data
+	if len(data) == 0 {
+		data = emptyObject
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: data of %s: %w", ErrInvalid, ev.Type, err)
+	}
+	return nil
+}
+
+// validText accepts UTF-8 without control characters, short enough for a
+// NATS header.
+func validText(field, s string) error {
+	if len(s) > maxTextLen {
+		return fmt.Errorf("%w: %s: longer than %d bytes", ErrInvalid, field, maxTextLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s: not valid UTF-8", ErrInvalid, field)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: %s: %q holds a control character", ErrInvalid, field, s)
+		}
+	}
+	return nil
+}
+
+var emptyObject = json.RawMessage("{}")
+
+// isObject reports whether raw (already valid JSON) is an object.
+func isObject(raw []byte) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
