@@ -192,8 +192,12 @@ func hasZone(s string) bool {
 // MarshalJSON implements [json.Marshaler] with the wire format.
 func (ev Event) MarshalJSON() ([]byte, error) { return Encode(&ev, 0) }
 
-// UnmarshalJSON implements [json.Unmarshaler] with [Decode]'s rules.
+// UnmarshalJSON implements [json.Unmarshaler] with [Decode]'s rules. As
+// encoding/json expects, JSON null leaves ev unchanged.
 func (ev *Event) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
 	d, err := Decode(data, 0)
 	if err != nil {
 		return err

@@ -91,7 +91,7 @@ func (ev *Event) Validate() error {
 	if ev.Timestamp.IsZero() {
 		return fmt.Errorf("%w: timestamp: missing", ErrInvalid)
 	}
-	if y := ev.Timestamp.Year(); y < 1 || y > 9999 {
+	if y := ev.Timestamp.UTC().Year(); y < 1 || y > 9999 { // the wire form is UTC
 		return fmt.Errorf("%w: timestamp: year %d out of range", ErrInvalid, y)
 	}
 	if err := validText("id", ev.ID); err != nil {
@@ -102,6 +102,11 @@ func (ev *Event) Validate() error {
 	}
 	if len(ev.Data) > 0 && (!isObject(ev.Data) || !json.Valid(ev.Data)) {
 		return fmt.Errorf("%w: data: must be a JSON object", ErrInvalid)
+	}
+	// json.Valid does not check UTF-8; frames built from Data go to browsers
+	// as WebSocket text, which must be UTF-8.
+	if !utf8.Valid(ev.Data) {
+		return fmt.Errorf("%w: data: not valid UTF-8", ErrInvalid)
 	}
 	return nil
 }
