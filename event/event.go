@@ -59,7 +59,7 @@ type Event struct {
 // New returns an event of type typ with a fresh id and the current time,
 // its data encoded from data (nil for {}).
 func New(typ, libraryID string, data any) (Event, error) {
-	ev := Event{ID: NewID(), Type: typ, LibraryID: libraryID, Timestamp: time.Now().UTC()}
+	ev := Event{ID: NewID(), Type: typ, LibraryID: libraryID, Timestamp: Now()}
 	if data != nil {
 		raw, err := json.Marshal(data)
 		if err != nil {
@@ -178,3 +178,7 @@ func isObject(raw []byte) bool {
 	}
 	return false
 }
+
+// Now returns the current time in UTC at the wire format's precision
+// (microseconds), so an event equals its decoded copy.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
