@@ -1,0 +1,126 @@
+package config
+
+import (
+	"flag"
+	"slices"
+	"strings"
+
+	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/subjects"
+)
+
+// Command names one subcommand of the arrwcdc binary.
+type Command struct {
+	Name    string // "serve"
+	Summary string // one line, lower case, for the top-level help
+}
+
+// Commands lists the subcommands in the order the top-level help shows them.
+var Commands = []Command{
+	{"serve", "all-in-one: embedded NATS (JetStream) broker and the HTTP/WebSocket bridge"},
+	{"broker", "one NATS node with JetStream; --routes to form a cluster"},
+	{"bridge", "HTTP/WebSocket bridge to the brokers at --nats-url"},
+	{"demo-app", "reference library service publishing through repository hooks"},
+	{"tail", "print events as they arrive (filters: --library, --type, --subject)"},
+	{"publish", "publish one event from the flags, or a JSON event on stdin without --type"},
+	{"bench", "load generator: throughput and latency percentiles"},
+	{"version", "print the version"},
+}
+
+// Defaults that are not the broker's (those are in package broker).
+const (
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "console"
+	DefaultNATSURL           = "nats://127.0.0.1:4222"
+	DefaultHTTPListen        = "127.0.0.1:8000"
+	DefaultDemoAppHTTPListen = "127.0.0.1:8080"
+)
+
+// Which commands take a setting: space-separated command names.
+const (
+	allCmds     = "serve broker bridge demo-app tail publish bench" // not version: it takes only --help
+	brokerCmds  = "serve broker"
+	natsClients = "bridge demo-app tail publish bench"
+)
+
+// setting is one flag with its env twin and YAML key. Adding a setting is
+// adding one row to [settings].
+type setting struct {
+	name string // flag name, "nats-listen"
+	cmds string // commands that take it
+	def  string // default, given to the flag's Set; "" keeps the zero value
+	// usage is the flag's help; a `quoted` word names its argument.
+	usage string
+	bind  func(*Config) flag.Value // the field the setting fills
+}
+
+// settings is the one table of settings: defaults and parsing live here.
+// A name may have several rows if their commands differ (http-listen).
+var settings = []setting{
+	{"config", allCmds, "", "read settings from the YAML `file`", func(c *Config) flag.Value { return (*stringValue)(&c.File) }},
+	{"prefix", allCmds, subjects.DefaultPrefix, "subject `prefix` of every event", func(c *Config) flag.Value { return (*stringValue)(&c.Prefix) }},
+	{"log-level", allCmds, DefaultLogLevel, "log `level`: debug, info, warn or error", func(c *Config) flag.Value { return (*stringValue)(&c.LogLevel) }},
+	{"log-format", allCmds, DefaultLogFormat, "log `format`: console or json", func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
+
+	{"nats-listen", brokerCmds, broker.DefaultNATSListen, "NATS client listener `host:port`; port 0 picks a free one", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.NATSListen) }},
+	{"cluster-listen", brokerCmds, "", "cluster route listener `host:port`; empty means no cluster", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ClusterListen) }},
+	{"cluster-name", brokerCmds, "", "cluster `name`; empty means arrwcdc when clustering", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ClusterName) }},
+	{"routes", brokerCmds, "", "comma-separated nats-route://host:port `urls` of the cluster's nodes (repeatable)", func(c *Config) flag.Value { return (*listValue)(&c.Broker.Routes) }},
+	{"monitor-listen", brokerCmds, "", "NATS monitoring listener `host:port` (/varz, /jsz…); empty means off", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.MonitorListen) }},
+	{"data-dir", brokerCmds, broker.DefaultDataDir, "JetStream data `directory`", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.DataDir) }},
+	{"server-name", brokerCmds, "", "node `name`, unique in a cluster; empty means host name and client port", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ServerName) }},
+	{"stream-replicas", brokerCmds, "", "`count` of EVENTS stream replicas, 1 to 5; 0 means min(3, cluster size)", func(c *Config) flag.Value { return (*intValue)(&c.Broker.Stream.Replicas) }},
+	{"stream-max-age", brokerCmds, formatDuration(broker.DefaultMaxAge), "drop events older than this `duration`", func(c *Config) flag.Value { return (*durationValue)(&c.Broker.Stream.MaxAge) }},
+	{"stream-max-bytes", brokerCmds, "", "cap the EVENTS stream at this many `bytes`, dropping the oldest; 0 means no cap", func(c *Config) flag.Value { return (*int64Value)(&c.Broker.Stream.MaxBytes) }},
+
+	{"http-listen", "serve bridge", DefaultHTTPListen, "HTTP listener `host:port`; port 0 picks a free one", func(c *Config) flag.Value { return (*stringValue)(&c.HTTPListen) }},
+	{"http-listen", "demo-app", DefaultDemoAppHTTPListen, "HTTP listener `host:port`; port 0 picks a free one", func(c *Config) flag.Value { return (*stringValue)(&c.HTTPListen) }},
+	{"nats-url", natsClients, DefaultNATSURL, "comma-separated NATS server `urls` (repeatable)", func(c *Config) flag.Value { return (*listValue)(&c.NATSURL) }},
+
+	{"library", "tail", "", "only events of this library `id`", func(c *Config) flag.Value { return (*stringValue)(&c.Tail.LibraryID) }},
+	{"type", "tail", "", "only events of these comma-separated `types` or patterns such as document.* (repeatable)", func(c *Config) flag.Value { return (*listValue)(&c.Tail.Types) }},
+	{"subject", "tail", "", "raw NATS subject `pattern` such as events.library.*.document.>, instead of --library and --type", func(c *Config) flag.Value { return (*stringValue)(&c.Tail.Subject) }},
+	{"json", "tail", "", "print each event as one JSON line", func(c *Config) flag.Value { return (*boolValue)(&c.Tail.JSON) }},
+
+	{"library", "publish", "", "library `id` of the event", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.LibraryID) }},
+	{"type", "publish", "", "event `type` such as document.added; empty means read one JSON event from stdin", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.Type) }},
+	{"data", "publish", "", "event data, a JSON `object`; empty means {}", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.Data) }},
+	{"source", "publish", "", "event `source`; empty means the publisher's default", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.Source) }},
+	{"id", "publish", "", "event `id`, also its dedup key; empty means a new UUID", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.ID) }},
+}
+
+// takes reports whether command takes s.
+func (s *setting) takes(command string) bool {
+	return slices.Contains(strings.Fields(s.cmds), command)
+}
+
+// envName is the setting's environment twin, ARRWCDC_NATS_LISTEN.
+func envName(name string) string {
+	return "ARRWCDC_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// commandSettings returns the rows of command, in table order.
+func commandSettings(command string) []*setting {
+	var out []*setting
+	for i := range settings {
+		if settings[i].takes(command) {
+			out = append(out, &settings[i])
+		}
+	}
+	return out
+}
+
+// takers returns the commands that take the setting name, for error hints.
+func takers(name string) []string {
+	var out []string
+	for i := range settings {
+		if settings[i].name == name {
+			out = append(out, strings.Fields(settings[i].cmds)...)
+		}
+	}
+	return out
+}
+
+func knownCommand(command string) bool {
+	return slices.ContainsFunc(Commands, func(c Command) bool { return c.Name == command })
+}

@@ -1,0 +1,241 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/subjects"
+)
+
+// FieldError is one bad setting. Callers find it with
+// errors.AsType[*config.FieldError]; Err is the cause (it may wrap a
+// sentinel of package subjects, such as [subjects.ErrInvalidLibraryID]).
+type FieldError struct {
+	// Field is the setting's flag name: "nats-listen".
+	Field string
+	// Value is the bad value as text; a list's bad item.
+	Value string
+	// Source is where [Load] read a value that does not parse:
+	// "--stream-max-age", "ARRWCDC_STREAM_MAX_AGE" or
+	// "arrwcdc.yaml:3: stream_max_age". "" for the errors of
+	// [Config.Validate], which checks the result of all sources.
+	Source string
+	// Err is what is wrong with Value.
+	Err error
+}
+
+// Error names the source (or else the field), then the value unless the
+// cause already quotes it, then the cause.
+func (e *FieldError) Error() string {
+	where := e.Field
+	if e.Source != "" {
+		where = e.Source
+	}
+	msg := "invalid"
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
+	if q := strconv.Quote(e.Value); e.Value != "" && !strings.Contains(msg, q) {
+		return where + " " + q + ": " + msg
+	}
+	return where + ": " + msg
+}
+
+// Unwrap returns Err.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports every problem of the settings c.Command takes in one
+// error, joined with errors.Join, each a [*FieldError]: a bad prefix, log
+// level or format, NATS URL, HTTP listener, the problems of
+// [broker.Config.Validate] (serve, broker), a bad library id, type, type
+// pattern or subject pattern (tail, publish), publish --data that is not a
+// JSON object. An unknown c.Command gives [ErrUnknownCommand].
+func (c Config) Validate() error {
+	if !knownCommand(c.Command) {
+		return fmt.Errorf("%w %q", ErrUnknownCommand, c.Command)
+	}
+	var errs []error
+	check := func(field, value string, err error) {
+		if err != nil {
+			errs = append(errs, &FieldError{Field: field, Value: value, Err: err})
+		}
+	}
+	takes := func(name string) bool {
+		return slices.ContainsFunc(settings, func(s setting) bool { return s.name == name && s.takes(c.Command) })
+	}
+
+	if takes("prefix") {
+		check("prefix", c.Prefix, subjects.ValidatePrefix(c.Prefix))
+	}
+	if takes("log-level") {
+		check("log-level", c.LogLevel, oneOf(c.LogLevel, "debug", "info", "warn", "error"))
+	}
+	if takes("log-format") {
+		check("log-format", c.LogFormat, oneOf(c.LogFormat, "console", "json"))
+	}
+	if takes("nats-url") {
+		if len(c.NATSURL) == 0 {
+			check("nats-url", "", errors.New("want at least one nats://host:port"))
+		}
+		for _, u := range c.NATSURL {
+			check("nats-url", u, validNATSURL(u))
+		}
+	}
+	if takes("http-listen") {
+		check("http-listen", c.HTTPListen, validListen(c.HTTPListen))
+	}
+	if takes("nats-listen") {
+		errs = append(errs, c.brokerErrors()...)
+	}
+
+	switch c.Command {
+	case "tail":
+		t := c.Tail
+		if t.LibraryID != "" {
+			check("library", t.LibraryID, subjects.ValidateLibraryID(t.LibraryID))
+		}
+		for _, typ := range t.Types {
+			check("type", typ, subjects.ValidateTypePattern(typ))
+		}
+		if t.Subject != "" {
+			check("subject", t.Subject, subjects.ValidatePattern(c.Prefix, t.Subject))
+			if t.LibraryID != "" || len(t.Types) > 0 {
+				check("subject", t.Subject, errors.New("cannot be combined with --library or --type"))
+			}
+		}
+	case "publish":
+		p := c.Publish
+		if p.Type != "" || p.LibraryID != "" {
+			check("library", p.LibraryID, subjects.ValidateLibraryID(p.LibraryID))
+		}
+		if p.Type != "" {
+			check("type", p.Type, subjects.ValidateType(p.Type))
+		}
+		if p.Data != "" {
+			check("data", p.Data, jsonObject(p.Data))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// brokerErrors returns the problems of broker.Config.Validate as
+// FieldErrors. Each of its errors reads "<yaml field>: <value>: <problem>"
+// (the value is sometimes quoted, sometimes absent); "stream.max_age"
+// becomes the field stream-max-age, and Value is the setting as its flag
+// shows it, or the bad item of a list. Prefix is left out: Validate checks
+// it.
+func (c Config) brokerErrors() []error {
+	b := c.Broker
+	b.Prefix = c.Prefix
+	err := b.Validate()
+	if err == nil {
+		return nil
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	var out []error
+	for _, e := range list {
+		key, rest, ok := strings.Cut(e.Error(), ": ")
+		if !ok {
+			out = append(out, &FieldError{Field: "broker", Err: e})
+			continue
+		}
+		field := strings.NewReplacer(".", "-", "_", "-").Replace(key)
+		if field == "prefix" {
+			continue
+		}
+		current, isSetting := c.currentValue(field)
+		value := current
+		if q, err := strconv.QuotedPrefix(rest); err == nil && strings.HasPrefix(rest[len(q):], ": ") {
+			value, _ = strconv.Unquote(q) // a list's bad item
+			rest = rest[len(q)+2:]
+		} else if token, after, ok := strings.Cut(rest, ": "); ok && !strings.ContainsAny(token, " \t") {
+			if !isSetting {
+				value = token
+			}
+			rest = after // the value as broker formats it: "-1h0m0s"
+		}
+		if field == "stream-duplicates" && c.Broker.Stream.Duplicates == 0 {
+			// Not a setting: the default dedup window is longer than
+			// --stream-max-age, or the negative max age is reported already.
+			if c.Broker.Stream.MaxAge < 0 {
+				continue
+			}
+			field, value = "stream-max-age", c.valueOf("stream-max-age")
+			rest = "want at least the " + formatDuration(broker.DefaultDuplicates) + " dedup window"
+		}
+		out = append(out, &FieldError{Field: field, Value: value, Err: &causeError{msg: rest, err: e}})
+	}
+	return out
+}
+
+// currentValue returns the text of c's setting name, as its flag shows it.
+func (c Config) currentValue(name string) (string, bool) {
+	for i := range settings {
+		s := &settings[i]
+		if s.name == name && s.takes(c.Command) {
+			return s.bind(&c).String(), true
+		}
+	}
+	return "", false
+}
+
+func (c Config) valueOf(name string) string {
+	v, _ := c.currentValue(name)
+	return v
+}
+
+// causeError is a message of its own over the error it came from.
+type causeError struct {
+	msg string
+	err error
+}
+
+func (e *causeError) Error() string { return e.msg }
+func (e *causeError) Unwrap() error { return e.err }
+
+func oneOf(v string, allowed ...string) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return fmt.Errorf("want %s or %s", strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1])
+}
+
+// validListen accepts host:port with a port from 0 to 65535; the host may
+// be empty (all interfaces).
+func validListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port: %w", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("want host:port with a port from 0 to 65535")
+	}
+	return nil
+}
+
+// validNATSURL accepts nats://, tls://, ws:// and wss:// URLs with a host.
+func validNATSURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
+		return errors.New("want nats://host:port (or tls://, ws://, wss://)")
+	}
+	return nil
+}
+
+func jsonObject(s string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &m); err != nil || m == nil {
+		return errors.New("want a JSON object such as {\"title\":\"x\"}")
+	}
+	return nil
+}

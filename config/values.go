@@ -1,0 +1,106 @@
+package config
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The flag.Value types of the settings. Set errors do not repeat the value:
+// [FieldError] adds it, together with the flag, env var or file key.
+
+type stringValue string
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+// listValue is a comma-separated list; Set appends, dropping empty items.
+// [boundValue] empties it before the first Set of each source, so
+// --routes c after a file's routes: [a, b] gives [c].
+type listValue []string
+
+func (v *listValue) Set(s string) error {
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*v = append(*v, item)
+		}
+	}
+	return nil
+}
+
+func (v *listValue) String() string { return strings.Join(*v, ",") }
+
+type durationValue time.Duration
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 90m or 24h")
+	}
+	*v = durationValue(d)
+	return nil
+}
+
+func (v *durationValue) String() string { return formatDuration(time.Duration(*v)) }
+
+// formatDuration is time.Duration.String without zero minutes and seconds:
+// "168h", "2m", "1h30m".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+type intValue int
+
+func (v *intValue) Set(s string) error {
+	n, err := parseInt(s, strconv.IntSize)
+	if err != nil {
+		return err
+	}
+	*v = intValue(n)
+	return nil
+}
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+type int64Value int64
+
+func (v *int64Value) Set(s string) error {
+	n, err := parseInt(s, 64)
+	if err != nil {
+		return err
+	}
+	*v = int64Value(n)
+	return nil
+}
+
+func (v *int64Value) String() string { return strconv.FormatInt(int64(*v), 10) }
+
+func parseInt(s string, bits int) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, bits)
+	if err != nil {
+		return 0, errors.New("want an integer")
+	}
+	return n, nil
+}
+
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*v = boolValue(b)
+	return nil
+}
+
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
