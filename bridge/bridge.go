@@ -1,0 +1,339 @@
+package bridge
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/subjects"
+)
+
+// Errors of [Bridge.Start].
+var (
+	ErrStarted = errors.New("bridge: already started")
+	ErrClosed  = errors.New("bridge: shut down")
+)
+
+//go:embed web
+var webFiles embed.FS
+
+// Bridge serves statistics and WebSocket delivery of the events on one
+// NATS connection. Create it with [New], run it with [Bridge.Start] (or
+// mount [Bridge.Handler] yourself), stop it with [Bridge.Shutdown].
+type Bridge struct {
+	cfg      Config
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	log      *zap.Logger
+	id       string // this bridge in cluster statistics
+	counters *counters
+	registry *prometheus.Registry
+	handler  http.Handler
+	done     chan struct{} // closed by Shutdown: writers close their clients
+
+	mu      sync.Mutex
+	closing bool
+	started bool
+	rooms   map[string]*room
+	clients map[*client]struct{}
+	srv     *http.Server
+	url     string
+	subs    []*nats.Subscription // statistics and the cluster statistics responder
+
+	wg           sync.WaitGroup // sockets and the HTTP server
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New checks cfg and returns a bridge on nc, which the caller keeps
+// owning (it closes nc after Shutdown). log nil means no logging.
+func New(cfg Config, nc *nats.Conn, log *zap.Logger) (*Bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bridge: config: %w", err)
+	}
+	if nc == nil {
+		return nil, errors.New("bridge: nil NATS connection")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	b := &Bridge{
+		cfg:      cfg.WithDefaults(),
+		nc:       nc,
+		js:       js,
+		log:      log.Named("bridge"),
+		id:       nuid.Next(),
+		counters: newCounters(),
+		done:     make(chan struct{}),
+		rooms:    make(map[string]*room),
+		clients:  make(map[*client]struct{}),
+	}
+	b.registry = newRegistry(b)
+	b.handler = b.routes()
+	return b, nil
+}
+
+// statsSubject is where bridges of one prefix answer ?scope=cluster.
+func (b *Bridge) statsSubject() string { return "arrwcdc.bridge.stats." + b.cfg.Prefix }
+
+// Start subscribes the statistics queue group on live.<prefix>.> and the
+// cluster statistics responder, then listens on Config.HTTPListen and
+// serves in the background. If it fails it undoes what it did. A second
+// call returns [ErrStarted], a call after Shutdown [ErrClosed].
+func (b *Bridge) Start(ctx context.Context) error {
+	b.mu.Lock()
+	switch {
+	case b.closing:
+		b.mu.Unlock()
+		return ErrClosed
+	case b.started:
+		b.mu.Unlock()
+		return ErrStarted
+	}
+	b.started = true
+	b.mu.Unlock()
+
+	err := b.start(ctx)
+	if err != nil {
+		b.unsubscribe()
+	}
+	return err
+}
+
+func (b *Bridge) start(ctx context.Context) error {
+	all := subjects.Live(subjects.All(b.cfg.Prefix))
+	statsSub, err := b.nc.QueueSubscribe(all, b.cfg.StatsQueue, b.onStatsMsg)
+	if err != nil {
+		return fmt.Errorf("bridge: subscribe %s: %w", all, err)
+	}
+	b.addSub(statsSub)
+	replySub, err := b.nc.Subscribe(b.statsSubject(), b.onStatsRequest)
+	if err != nil {
+		return fmt.Errorf("bridge: subscribe %s: %w", b.statsSubject(), err)
+	}
+	b.addSub(replySub)
+	fctx, cancel := context.WithTimeout(ctx, b.cfg.WriteTimeout)
+	defer cancel()
+	if err := b.nc.FlushWithContext(fctx); err != nil {
+		return fmt.Errorf("bridge: flush subscriptions: %w", err)
+	}
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", b.cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           b.handler,
+		ReadHeaderTimeout: b.cfg.ReadHeaderTimeout,
+		IdleTimeout:       b.cfg.IdleTimeout,
+		ErrorLog:          zap.NewStdLog(b.log.Named("http")),
+	}
+	b.mu.Lock()
+	if b.closing { // Shutdown ran meanwhile
+		b.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	b.srv = srv
+	b.url = "http://" + ln.Addr().String()
+	b.wg.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("http server", zap.Error(err))
+		}
+	}()
+	b.log.Info("bridge listening", zap.String("url", b.URL()), zap.String("prefix", b.cfg.Prefix))
+	return nil
+}
+
+func (b *Bridge) addSub(s *nats.Subscription) {
+	b.mu.Lock()
+	b.subs = append(b.subs, s)
+	b.mu.Unlock()
+}
+
+func (b *Bridge) unsubscribe() {
+	b.mu.Lock()
+	subs := b.subs
+	b.subs = nil
+	b.mu.Unlock()
+	for _, s := range subs {
+		if err := s.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			b.log.Warn("unsubscribe", zap.String("subject", s.Subject), zap.Error(err))
+		}
+	}
+}
+
+// Handler returns the bridge's HTTP handler (every route), for tests with
+// httptest or to mount elsewhere.
+func (b *Bridge) Handler() http.Handler { return b.handler }
+
+// URL returns "http://host:port" of the listener once Start succeeded,
+// else "".
+func (b *Bridge) URL() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.url
+}
+
+// Registry returns the bridge's Prometheus registry (served on /metrics).
+func (b *Bridge) Registry() *prometheus.Registry { return b.registry }
+
+// Shutdown stops accepting connections and sockets, closes every WebSocket
+// client with 1001 (going away), unsubscribes and waits for every goroutine
+// the bridge started. If ctx ends first, the remaining clients are dropped
+// without a close handshake and ctx's error is returned. It is idempotent:
+// later calls return the first call's result.
+func (b *Bridge) Shutdown(ctx context.Context) error {
+	b.shutdownOnce.Do(func() { b.shutdownErr = b.shutdown(ctx) })
+	return b.shutdownErr
+}
+
+func (b *Bridge) shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closing = true
+	srv := b.srv
+	b.mu.Unlock()
+	close(b.done) // writers close their clients with StatusGoingAway
+
+	var errs []error
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("bridge: http shutdown: %w", err))
+		}
+	}
+	waited := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		b.mu.Lock()
+		for cl := range b.clients {
+			if c := cl.conn.Load(); c != nil {
+				_ = c.CloseNow()
+			}
+		}
+		b.mu.Unlock()
+		if srv != nil {
+			_ = srv.Close()
+		}
+		<-waited
+		errs = append(errs, fmt.Errorf("bridge: shutdown: %w", ctx.Err()))
+	}
+	b.unsubscribe()
+	b.log.Info("bridge stopped")
+	return errors.Join(errs...)
+}
+
+// track registers a socket handler with the wait group, unless shutting
+// down.
+func (b *Bridge) track() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.wg.Add(1)
+	return true
+}
+
+func (b *Bridge) addClient(cl *client, c *websocket.Conn) bool {
+	cl.conn.Store(c)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.clients[cl] = struct{}{}
+	return true
+}
+
+func (b *Bridge) removeClient(cl *client) {
+	b.mu.Lock()
+	delete(b.clients, cl)
+	b.mu.Unlock()
+}
+
+// routes builds the HTTP API.
+func (b *Bridge) routes() http.Handler {
+	mux := http.NewServeMux()
+	get := func(path string, h http.HandlerFunc) {
+		mux.HandleFunc("GET "+path, h)
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", r.Method))
+		})
+	}
+	get("/v1/events/stats", b.handleStats)
+	get("/v1/libraries/{library_id}/ws", b.handleLibraryWS)
+	get("/v1/events/ws", b.handlePatternWS)
+	get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	get("/readyz", b.handleReady)
+	get("/metrics", b.metricsHandler().ServeHTTP)
+	web, _ := fs.Sub(webFiles, "web")
+	get("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, web, "index.html")
+	})
+	mux.Handle("GET /web/", http.FileServerFS(webFiles))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, truncate(r.URL.Path)))
+	})
+	return mux
+}
+
+func (b *Bridge) handleReady(w http.ResponseWriter, r *http.Request) {
+	if !b.nc.IsConnected() {
+		writeError(w, http.StatusServiceUnavailable, "nats: "+b.nc.Status().String())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := b.js.Stream(ctx, broker.StreamName); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "stream "+broker.StreamName+": "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// writeJSON answers v as JSON with code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code, body = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// writeError answers {"error": msg} with code.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

@@ -1,0 +1,300 @@
+package bridge
+
+import (
+	"cmp"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// maxTypes bounds the distinct event types tracked one by one; more
+	// are counted under otherType.
+	maxTypes = 1024
+	// maxLibraries bounds the libraries whose counts are kept for
+	// busiest_libraries; more are counted only in the totals.
+	maxLibraries = 10000
+	// topLibraries is how many libraries the stats report.
+	topLibraries = 10
+	// clusterTopLibraries is how many libraries a bridge sends to a
+	// ?scope=cluster asker, to be summed there.
+	clusterTopLibraries = 100
+	otherType           = "_other"
+)
+
+// typeStats are the counters of one event type.
+type typeStats struct {
+	name      string
+	published atomic.Uint64 // counted by the statistics subscription
+	delivered atomic.Uint64 // frames written to this bridge's clients
+	latency   hist
+}
+
+// counters are a bridge's statistics. Everything is safe for concurrent use.
+type counters struct {
+	started time.Time
+
+	published atomic.Uint64
+	delivered atomic.Uint64
+	invalid   atomic.Uint64
+	slow      atomic.Uint64
+	latency   hist
+
+	typesMu sync.RWMutex
+	types   map[string]*typeStats
+
+	libsMu sync.Mutex
+	libs   map[string]uint64
+}
+
+func newCounters() *counters {
+	return &counters{started: time.Now(), types: make(map[string]*typeStats), libs: make(map[string]uint64)}
+}
+
+// typ returns the stats of event type name, creating them.
+func (c *counters) typ(name string) *typeStats {
+	c.typesMu.RLock()
+	t := c.types[name]
+	c.typesMu.RUnlock()
+	if t != nil {
+		return t
+	}
+	c.typesMu.Lock()
+	defer c.typesMu.Unlock()
+	if t = c.types[name]; t != nil {
+		return t
+	}
+	if len(c.types) >= maxTypes {
+		name = otherType
+		if t = c.types[name]; t != nil {
+			return t
+		}
+	}
+	t = &typeStats{name: name}
+	c.types[name] = t
+	return t
+}
+
+// countPublished counts one stored event (statistics subscription).
+func (c *counters) countPublished(t *typeStats, library string) {
+	c.published.Add(1)
+	t.published.Add(1)
+	c.libsMu.Lock()
+	if n, ok := c.libs[library]; ok || len(c.libs) < maxLibraries {
+		c.libs[library] = n + 1
+	}
+	c.libsMu.Unlock()
+}
+
+// countDelivered counts one event frame written at now.
+func (c *counters) countDelivered(f *frame, now time.Time) {
+	us := now.UnixMicro() - f.tsUS
+	if us < 0 { // the producer's clock is ahead
+		us = 0
+	}
+	c.delivered.Add(1)
+	c.latency.record(uint64(us))
+	f.typ.delivered.Add(1)
+	f.typ.latency.record(uint64(us))
+}
+
+// snapshot is one bridge's raw figures: what ?scope=cluster exchanges over
+// NATS and merges. Everything in it adds up across bridges.
+type snapshot struct {
+	BridgeID     string                  `json:"bridge_id"`
+	Started      time.Time               `json:"started"`
+	Published    uint64                  `json:"published"`
+	Delivered    uint64                  `json:"delivered"`
+	Invalid      uint64                  `json:"invalid"`
+	Slow         uint64                  `json:"slow"`
+	Active       int                     `json:"active"`
+	Queued       int                     `json:"queued"`
+	LiveSubs     int                     `json:"live_subscriptions"`
+	Latency      histSnapshot            `json:"latency"`
+	Types        map[string]typeSnapshot `json:"types"`
+	Libraries    map[string]uint64       `json:"libraries"`
+	BridgesCount int                     `json:"bridges"`
+}
+
+type typeSnapshot struct {
+	Published uint64       `json:"published"`
+	Delivered uint64       `json:"delivered"`
+	Latency   histSnapshot `json:"latency"`
+}
+
+// snap copies the counters, with at most topN libraries.
+func (c *counters) snap(topN int) snapshot {
+	s := snapshot{
+		Started:      c.started,
+		Published:    c.published.Load(),
+		Delivered:    c.delivered.Load(),
+		Invalid:      c.invalid.Load(),
+		Slow:         c.slow.Load(),
+		Latency:      c.latency.snapshot(),
+		Types:        make(map[string]typeSnapshot),
+		BridgesCount: 1,
+	}
+	c.typesMu.RLock()
+	for name, t := range c.types {
+		s.Types[name] = typeSnapshot{Published: t.published.Load(), Delivered: t.delivered.Load(), Latency: t.latency.snapshot()}
+	}
+	c.typesMu.RUnlock()
+	if topN > 0 {
+		c.libsMu.Lock()
+		libs := maps.Clone(c.libs)
+		c.libsMu.Unlock()
+		s.Libraries = top(libs, topN)
+	}
+	return s
+}
+
+// top returns the n largest entries of m (ties by id).
+func top(m map[string]uint64, n int) map[string]uint64 {
+	if len(m) <= n {
+		return m
+	}
+	out := make(map[string]uint64, n)
+	for _, lc := range ranked(m)[:n] {
+		out[lc.LibraryID] = lc.Events
+	}
+	return out
+}
+
+func ranked(m map[string]uint64) []LibraryCount {
+	list := make([]LibraryCount, 0, len(m))
+	for id, n := range m {
+		list = append(list, LibraryCount{LibraryID: id, Events: n})
+	}
+	slices.SortFunc(list, func(a, b LibraryCount) int {
+		if c := cmp.Compare(b.Events, a.Events); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.LibraryID, b.LibraryID)
+	})
+	return list
+}
+
+// merge adds o into s; the start time becomes the older one.
+func (s *snapshot) merge(o snapshot) {
+	if s.Started.IsZero() || (!o.Started.IsZero() && o.Started.Before(s.Started)) {
+		s.Started = o.Started
+	}
+	s.Published += o.Published
+	s.Delivered += o.Delivered
+	s.Invalid += o.Invalid
+	s.Slow += o.Slow
+	s.Active += o.Active
+	s.Queued += o.Queued
+	s.LiveSubs += o.LiveSubs
+	s.BridgesCount += max(o.BridgesCount, 1)
+	s.Latency.merge(o.Latency)
+	if s.Types == nil {
+		s.Types = make(map[string]typeSnapshot)
+	}
+	for name, t := range o.Types {
+		cur := s.Types[name]
+		cur.Published += t.Published
+		cur.Delivered += t.Delivered
+		cur.Latency.merge(t.Latency)
+		s.Types[name] = cur
+	}
+	if s.Libraries == nil {
+		s.Libraries = make(map[string]uint64)
+	}
+	for id, n := range o.Libraries {
+		s.Libraries[id] += n
+	}
+}
+
+// Stats is the body of GET /v1/events/stats. The first seven fields are
+// the original event bus's.
+type Stats struct {
+	// TotalPublished: stored events counted by this bridge's share of the
+	// statistics queue group (summed over bridges under scope=cluster).
+	TotalPublished uint64 `json:"total_published"`
+	// TotalDelivered: event frames written to WebSocket clients.
+	TotalDelivered uint64 `json:"total_delivered"`
+	// ActiveSubscribers: connected WebSocket clients.
+	ActiveSubscribers int `json:"active_subscribers"`
+	// QueueSize: frames waiting in client queues now.
+	QueueSize int `json:"queue_size"`
+	// EventsByType: TotalPublished by event type.
+	EventsByType map[string]uint64 `json:"events_by_type"`
+	// AverageDeliveryLatencyMS: mean of (frame written − event timestamp).
+	AverageDeliveryLatencyMS float64 `json:"average_delivery_latency_ms"`
+	// UptimeSeconds since the bridge (under scope=cluster, the oldest) started.
+	UptimeSeconds float64 `json:"uptime_seconds"`
+
+	// LatencyMS: delivery latency percentiles of every frame.
+	LatencyMS Latency `json:"latency_ms"`
+	// LatencyByTypeMS: the same by event type (types delivered at least once).
+	LatencyByTypeMS map[string]Latency `json:"latency_ms_by_type"`
+	// DeliveredByType: TotalDelivered by event type.
+	DeliveredByType map[string]uint64 `json:"delivered_by_type"`
+	// BusiestLibraries: the libraries with the most published events, at most 10.
+	BusiestLibraries []LibraryCount `json:"busiest_libraries"`
+	// InvalidEvents: live messages skipped because they were not valid events.
+	InvalidEvents uint64 `json:"invalid_events"`
+	// SlowConsumerDisconnects: clients closed because their queue overflowed.
+	SlowConsumerDisconnects uint64 `json:"slow_consumer_disconnects"`
+	// LiveSubscriptions: interest-based live subscriptions open now.
+	LiveSubscriptions int `json:"live_subscriptions"`
+	// NATS: the connection state of the bridge that answered.
+	NATS NATSState `json:"nats"`
+	// Scope is "bridge" or "cluster".
+	Scope string `json:"scope"`
+	// Bridges that contributed: 1, or how many answered under scope=cluster.
+	Bridges int `json:"bridges"`
+}
+
+// LibraryCount is one entry of Stats.BusiestLibraries.
+type LibraryCount struct {
+	LibraryID string `json:"library_id"`
+	Events    uint64 `json:"events"`
+}
+
+// NATSState is the bridge's NATS connection.
+type NATSState struct {
+	Connected bool   `json:"connected"`
+	Status    string `json:"status"`
+	URL       string `json:"url"`
+}
+
+// stats renders a snapshot at now.
+func (s *snapshot) stats(now time.Time, scope string, nats NATSState) Stats {
+	st := Stats{
+		TotalPublished:          s.Published,
+		TotalDelivered:          s.Delivered,
+		ActiveSubscribers:       s.Active,
+		QueueSize:               s.Queued,
+		EventsByType:            make(map[string]uint64),
+		UptimeSeconds:           math.Round(now.Sub(s.Started).Seconds()*1000) / 1000,
+		LatencyMS:               s.Latency.latency(),
+		LatencyByTypeMS:         make(map[string]Latency),
+		DeliveredByType:         make(map[string]uint64),
+		BusiestLibraries:        ranked(s.Libraries),
+		InvalidEvents:           s.Invalid,
+		SlowConsumerDisconnects: s.Slow,
+		LiveSubscriptions:       s.LiveSubs,
+		NATS:                    nats,
+		Scope:                   scope,
+		Bridges:                 s.BridgesCount,
+	}
+	st.AverageDeliveryLatencyMS = st.LatencyMS.Avg
+	if len(st.BusiestLibraries) > topLibraries {
+		st.BusiestLibraries = st.BusiestLibraries[:topLibraries]
+	}
+	for name, t := range s.Types {
+		if t.Published > 0 {
+			st.EventsByType[name] = t.Published
+		}
+		if t.Delivered > 0 {
+			st.DeliveredByType[name] = t.Delivered
+			st.LatencyByTypeMS[name] = t.Latency.latency()
+		}
+	}
+	return st
+}
