@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/arrwdb/arrwcdc/config"
+	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/subscriber"
+)
+
+// runTail prints events as they arrive until ctx ends: one human-readable
+// line each, or with --json the event's JSON (with seq when known).
+func runTail(ctx context.Context, cfg config.Config, e env) error {
+	log, err := newLogger(cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	nc, err := connect(cfg, "arrwcdc-tail")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	out := bufio.NewWriter(e.stdout)
+	var mu sync.Mutex // handlers of one subscription run one at a time, but keep it obvious
+	handler := func(_ context.Context, d subscriber.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if cfg.Tail.JSON {
+			out.Write(event.AppendJSON(nil, &d.Event))
+			out.WriteByte('\n')
+		} else {
+			writePretty(out, d)
+		}
+		return out.Flush()
+	}
+	filter := subscriber.Filter{LibraryID: cfg.Tail.LibraryID, Types: cfg.Tail.Types, Subject: cfg.Tail.Subject}
+	sub, err := subscriber.Subscribe(ctx, nc, filter, handler,
+		subscriber.WithPrefix(cfg.Prefix), subscriber.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	if err := nc.Flush(); err != nil { // the subscription is live on the server
+		return err
+	}
+	log.Debug("tailing", zap.String("url", nc.ConnectedUrl()))
+	<-ctx.Done()
+	_ = sub.Unsubscribe()
+	if st := sub.Stats(); st.Invalid > 0 {
+		fmt.Fprintf(e.stderr, "skipped %d invalid message(s)\n", st.Invalid)
+	}
+	return nil
+}
+
+// writePretty writes one line: time, type, library, source, id, data.
+func writePretty(w *bufio.Writer, d subscriber.Delivery) {
+	ts := d.Timestamp.UTC().Format(event.TimeLayout)
+	fmt.Fprintf(w, "%s  %-18s library=%s", ts, d.Type, d.LibraryID)
+	if d.Seq > 0 {
+		fmt.Fprintf(w, " seq=%d", d.Seq)
+	}
+	if d.Source != "" {
+		fmt.Fprintf(w, " source=%s", d.Source)
+	}
+	data := "{}"
+	if len(d.Data) > 0 {
+		data = string(d.Data)
+	}
+	fmt.Fprintf(w, " id=%s data=%s\n", d.ID, data)
+}
+
+// connect dials the configured NATS servers, retrying forever once
+// connected (operators' tools should ride out a broker restart).
+func connect(cfg config.Config, name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(strings.Join(cfg.NATSURL, ","), nats.Name(name), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", strings.Join(cfg.NATSURL, ","), err)
+	}
+	return nc, nil
+}
