@@ -1,0 +1,425 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/arrwdb/arrwcdc/event"
+)
+
+var (
+	// ErrClosed is returned by every publish after [Publisher.Close].
+	ErrClosed = errors.New("publisher: closed")
+	// ErrTooManyPending is wrapped by the error of [Publisher.PublishAsync]
+	// when [WithMaxPending] publishes stayed in flight for the whole
+	// default timeout.
+	ErrTooManyPending = errors.New("publisher: too many pending async publishes")
+)
+
+// Header names set on every message.
+const (
+	hdrMsgID       = jetstream.MsgIDHeader // "Nats-Msg-Id"
+	hdrContentType = "Content-Type"
+	hdrSpecVersion = "ce-specversion"
+	hdrID          = "ce-id"
+	hdrType        = "ce-type"
+	hdrSource      = "ce-source"
+	hdrTime        = "ce-time"
+	numHeaders     = 7
+	// headerRoom is an upper bound of the headers' size: id and source
+	// are at most 256 bytes each, the id appears twice.
+	headerRoom = 1024
+)
+
+// Ack is the outcome of a publish that JetStream acknowledged.
+type Ack struct {
+	// ID is the event's id (filled by the publisher when it was empty).
+	ID string
+	// Seq is the event's sequence in the EVENTS stream; 0 with
+	// [WithCoreNATS].
+	Seq uint64
+	// Duplicate reports that the stream already held an event with this
+	// ID within its duplicate window and dropped this one; Seq is then the
+	// sequence of the stored one.
+	Duplicate bool
+}
+
+// Stats are a publisher's counters since [New].
+type Stats struct {
+	// Published counts acknowledged events, duplicates included (with
+	// WithCoreNATS: events handed to the connection).
+	Published uint64
+	// Failed counts publishes sent but not acknowledged: broker or
+	// connection errors, no stream, timeouts, a context that ended while
+	// waiting for the ack, pending async publishes failed by Close.
+	Failed uint64
+	// Invalid counts events rejected before sending: validation, size.
+	Invalid uint64
+	// Duplicates counts acks that reported a duplicate.
+	Duplicates uint64
+	// Pending is the number of async publishes awaiting their ack.
+	Pending int
+}
+
+// Publisher publishes events to JetStream. Create one with [New]; it is
+// safe for concurrent use.
+type Publisher struct {
+	nc         *nats.Conn
+	js         jetstream.JetStream // nil with WithCoreNATS
+	prefix     string
+	source     string
+	timeout    time.Duration
+	maxSize    int
+	core       bool
+	stallWait  jetstream.PublishOpt
+	log        *zap.Logger
+	futures    sync.Map // *nats.Msg -> *Future, async publishes awaiting their ack
+	published  atomic.Uint64
+	failed     atomic.Uint64
+	invalid    atomic.Uint64
+	duplicates atomic.Uint64
+	pending    atomic.Int64
+
+	// mu orders Close against the start of publishes: a publish takes the
+	// read lock to check closed and count itself in inflight; Close takes
+	// the write lock to set closed, after which inflight only decreases.
+	mu       sync.RWMutex
+	closed   atomic.Bool
+	inflight atomic.Int64  // publishes accepted and not yet finished
+	idle     chan struct{} // closed once when closed and inflight is 0
+	idleOnce sync.Once
+}
+
+// New returns a Publisher that publishes on nc, which the caller keeps
+// owning: [Publisher.Close] does not close it. It returns an error
+// wrapping [ErrInvalidOption] when an option is bad.
+func New(nc *nats.Conn, opts ...Option) (*Publisher, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+	}
+	p := &Publisher{
+		nc:        nc,
+		prefix:    o.prefix,
+		source:    o.source,
+		timeout:   o.timeout,
+		maxSize:   o.maxSize,
+		core:      o.core,
+		stallWait: jetstream.WithStallWait(o.timeout),
+		log:       o.log.Named("publisher"),
+		idle:      make(chan struct{}),
+	}
+	if !o.core {
+		js, err := jetstream.New(nc,
+			jetstream.WithPublishAsyncMaxPending(o.maxPending),
+			jetstream.WithPublishAsyncTimeout(o.timeout),
+			jetstream.WithPublishAsyncAckHandler(p.onAck),
+			jetstream.WithPublishAsyncErrHandler(p.onError),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("publisher: jetstream: %w", err)
+		}
+		p.js = js
+	}
+	if mp := nc.MaxPayload(); mp > 0 && int64(o.maxSize)+headerRoom > mp {
+		p.log.Warn("max event size exceeds the server's max payload; large events will fail",
+			zap.Int("max_event_size", o.maxSize), zap.Int64("max_payload", mp))
+	}
+	p.log.Debug("publisher ready", zap.String("prefix", p.prefix), zap.String("source", p.source),
+		zap.Bool("core_nats", p.core), zap.Duration("default_timeout", p.timeout))
+	return p, nil
+}
+
+// Publish publishes ev and returns after JetStream acknowledged it. Empty
+// ID, Source and Timestamp are filled first (see the package doc).
+//
+// Errors: [ErrClosed] after Close; an event unfit for the bus wraps
+// [event.ErrInvalid] or [event.ErrTooLarge] and nothing is sent; otherwise
+// "publish <subject>: <cause>", where the cause may be ctx's error
+// (the default timeout applies when ctx has no deadline). After an error
+// other than a validation error the event may still have been stored:
+// publishing it again with the same ID is safe within the stream's
+// duplicate window.
+func (p *Publisher) Publish(ctx context.Context, ev event.Event) (Ack, error) {
+	if !p.acquire() {
+		return Ack{}, ErrClosed
+	}
+	defer p.release()
+	m, err := p.prepare(&ev)
+	if err != nil {
+		return Ack{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	if p.core {
+		return p.publishCore(m, ev.ID)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	pa, err := p.js.PublishMsg(ctx, m)
+	if err != nil {
+		p.failed.Add(1)
+		return Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	return p.acked(ev.ID, pa), nil
+}
+
+// PublishAsync prepares ev as [Publisher.Publish] does, sends it and
+// returns a [Future] for its ack without waiting. Errors known at once are
+// returned at once: [ErrClosed], an invalid event (nothing is sent), a
+// closed connection, or [ErrTooManyPending] when [WithMaxPending] publishes
+// stayed in flight for the default timeout. Later failures, including an
+// ack that does not come within the default timeout, resolve the Future
+// with an error.
+func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
+	if !p.acquire() {
+		return nil, ErrClosed
+	}
+	m, err := p.prepare(&ev)
+	if err != nil {
+		p.release()
+		return nil, err
+	}
+	f := &Future{id: ev.ID, done: make(chan struct{})}
+	if p.core {
+		ack, err := p.publishCore(m, ev.ID)
+		p.release()
+		if err != nil {
+			return nil, err
+		}
+		f.resolve(ack, nil)
+		return f, nil
+	}
+	// Register before sending: the ack may come before PublishMsgAsync
+	// returns.
+	p.pending.Add(1)
+	p.futures.Store(m, f)
+	if _, err := p.js.PublishMsgAsync(m, p.stallWait); err != nil {
+		p.futures.Delete(m)
+		p.pending.Add(-1)
+		p.failed.Add(1)
+		p.release()
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return nil, fmt.Errorf("publish %s: %w: %w", m.Subject, ErrTooManyPending, err)
+		}
+		return nil, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	return f, nil
+}
+
+// onAck resolves the future of an acknowledged async publish. It runs on
+// the client's ack goroutine, so it must not block.
+func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, pa *jetstream.PubAck) {
+	v, ok := p.futures.LoadAndDelete(m)
+	if !ok {
+		return
+	}
+	f := v.(*Future)
+	// Counters first, so that Stats agrees with a resolved Future; release
+	// last, so that Close returns only after the Future resolved.
+	p.pending.Add(-1)
+	f.resolve(p.acked(f.id, pa), nil)
+	p.release()
+}
+
+// onError resolves the future of a failed async publish: an error from the
+// stream, no stream, an ack timeout, a reconnect, or Close giving up. The
+// client may report one message twice; LoadAndDelete keeps the first.
+func (p *Publisher) onError(_ jetstream.JetStream, m *nats.Msg, err error) {
+	v, ok := p.futures.LoadAndDelete(m)
+	if !ok {
+		return
+	}
+	f := v.(*Future)
+	p.failed.Add(1)
+	p.pending.Add(-1)
+	f.resolve(Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err))
+	p.release()
+}
+
+func (p *Publisher) acked(id string, pa *jetstream.PubAck) Ack {
+	p.published.Add(1)
+	if pa.Duplicate {
+		p.duplicates.Add(1)
+	}
+	return Ack{ID: id, Seq: pa.Sequence, Duplicate: pa.Duplicate}
+}
+
+func (p *Publisher) publishCore(m *nats.Msg, id string) (Ack, error) {
+	if err := p.nc.PublishMsg(m); err != nil {
+		p.failed.Add(1)
+		return Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	p.published.Add(1)
+	return Ack{ID: id}, nil
+}
+
+// prepare fills ev's empty fields, validates and encodes it, and builds
+// its message. Errors are counted as invalid.
+func (p *Publisher) prepare(ev *event.Event) (*nats.Msg, error) {
+	if ev.ID == "" {
+		ev.ID = event.NewID()
+	}
+	if ev.Source == "" {
+		ev.Source = p.source
+	}
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = time.Now()
+	}
+	ev.Timestamp = ev.Timestamp.UTC()
+	data, err := event.Encode(ev, p.maxSize) // validates
+	if err != nil {
+		p.invalid.Add(1)
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	subj, err := ev.Subject(p.prefix)
+	if err != nil { // Encode validated type and library id
+		p.invalid.Add(1)
+		return nil, fmt.Errorf("publish: %w: %w", event.ErrInvalid, err)
+	}
+	ceSource := ev.Source
+	if ceSource == "" {
+		ceSource = defaultCESource
+	}
+	// One backing array for all header values: one allocation, not seven.
+	vals := [numHeaders]string{ev.ID, "application/json", "1.0", ev.ID, ev.Type, ceSource, ev.Timestamp.Format(event.TimeLayout)}
+	backing := vals[:]
+	h := make(nats.Header, numHeaders)
+	for i, k := range [numHeaders]string{hdrMsgID, hdrContentType, hdrSpecVersion, hdrID, hdrType, hdrSource, hdrTime} {
+		h[k] = backing[i : i+1 : i+1]
+	}
+	return &nats.Msg{Subject: subj, Header: h, Data: data}, nil
+}
+
+// acquire counts a publish in, unless the publisher is closed.
+func (p *Publisher) acquire() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed.Load() {
+		return false
+	}
+	p.inflight.Add(1)
+	return true
+}
+
+// release counts a publish out and wakes Close after the last one.
+func (p *Publisher) release() {
+	if p.inflight.Add(-1) == 0 && p.closed.Load() {
+		p.idleOnce.Do(func() { close(p.idle) })
+	}
+}
+
+// Close stops the publisher: from now on every publish returns
+// [ErrClosed]. It waits until the publishes in flight are finished, async
+// ones included (each resolves within the default timeout), or until ctx
+// ends; then it fails the async publishes still pending (their Futures
+// resolve with an error: the event may or may not be stored) and removes
+// the publisher's subscription. With [WithCoreNATS] it flushes the
+// connection instead. It does not close the connection. Close may be
+// called more than once; it returns ctx's error if ctx ended first.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed.Store(true)
+	p.mu.Unlock()
+	if p.inflight.Load() == 0 {
+		p.idleOnce.Do(func() { close(p.idle) })
+	}
+
+	var err error
+	select {
+	case <-p.idle:
+	case <-ctx.Done():
+		err = fmt.Errorf("publisher: close: %d publishes still in flight: %w", p.inflight.Load(), ctx.Err())
+	}
+	if p.core {
+		if ferr := p.flush(ctx); ferr != nil && err == nil {
+			err = fmt.Errorf("publisher: close: flush: %w", ferr)
+		}
+	} else {
+		p.js.CleanupPublisher() // fails what is still pending, through onError
+	}
+	p.log.Debug("publisher closed", zap.Uint64("published", p.published.Load()), zap.Uint64("failed", p.failed.Load()))
+	return err
+}
+
+func (p *Publisher) flush(ctx context.Context) error {
+	if ctx.Err() != nil || p.nc.IsClosed() {
+		return nil // nothing more can be done
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	return p.nc.FlushWithContext(ctx)
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Publisher) Stats() Stats {
+	return Stats{
+		Published:  p.published.Load(),
+		Failed:     p.failed.Load(),
+		Invalid:    p.invalid.Load(),
+		Duplicates: p.duplicates.Load(),
+		Pending:    int(p.pending.Load()),
+	}
+}
+
+// LibraryCreated publishes a library.created event with a fresh id and the
+// current time, as [Publisher.Publish] does.
+func (p *Publisher) LibraryCreated(ctx context.Context, libraryID string, d event.LibraryCreated) (Ack, error) {
+	return p.publishNew(ctx, event.TypeLibraryCreated, libraryID, d)
+}
+
+// LibraryDeleted publishes a library.deleted event, as [Publisher.Publish] does.
+func (p *Publisher) LibraryDeleted(ctx context.Context, libraryID string, d event.LibraryDeleted) (Ack, error) {
+	return p.publishNew(ctx, event.TypeLibraryDeleted, libraryID, d)
+}
+
+// DocumentAdded publishes a document.added event, as [Publisher.Publish] does.
+func (p *Publisher) DocumentAdded(ctx context.Context, libraryID string, d event.DocumentAdded) (Ack, error) {
+	return p.publishNew(ctx, event.TypeDocumentAdded, libraryID, d)
+}
+
+// DocumentDeleted publishes a document.deleted event, as [Publisher.Publish] does.
+func (p *Publisher) DocumentDeleted(ctx context.Context, libraryID string, d event.DocumentDeleted) (Ack, error) {
+	return p.publishNew(ctx, event.TypeDocumentDeleted, libraryID, d)
+}
+
+// SearchPerformed publishes a search.performed event, as [Publisher.Publish]
+// does. A NaN or infinite DurationMS cannot be encoded: the error wraps
+// [event.ErrInvalid].
+func (p *Publisher) SearchPerformed(ctx context.Context, libraryID string, d event.SearchPerformed) (Ack, error) {
+	return p.publishNew(ctx, event.TypeSearchPerformed, libraryID, d)
+}
+
+// publishNew builds an event with event.New (fresh id and time) and
+// publishes it; a payload that does not encode counts as invalid.
+func (p *Publisher) publishNew(ctx context.Context, typ, libraryID string, data any) (Ack, error) {
+	if p.closed.Load() {
+		return Ack{}, ErrClosed
+	}
+	ev, err := event.New(typ, libraryID, data)
+	if err != nil {
+		p.invalid.Add(1)
+		return Ack{}, fmt.Errorf("publish: %w", err)
+	}
+	return p.Publish(ctx, ev)
+}
