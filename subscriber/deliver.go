@@ -1,0 +1,207 @@
+package subscriber
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/subjects"
+)
+
+// dispatch moves messages from the inbox to the queue of their library's
+// worker, in the order NATS delivered them. It closes the queues when it
+// returns: once the inbox is empty after input ended, or on a hard stop.
+func (s *Subscription) dispatch() {
+	defer func() {
+		for _, q := range s.queues {
+			close(q)
+		}
+	}()
+	for {
+		select {
+		case m := <-s.inbox:
+			if !s.route(m) {
+				return
+			}
+		case <-s.inputDone:
+			for {
+				select {
+				case m := <-s.inbox:
+					if !s.route(m) {
+						return
+					}
+				default:
+					return
+				}
+			}
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// route checks the subject of m and queues m for its library's worker,
+// waiting while that queue is full. It reports false on a hard stop.
+func (s *Subscription) route(m *nats.Msg) bool {
+	if s.dedup && s.duplicate(m) {
+		return true
+	}
+	s.received.Add(1)
+	subj, err := subjects.Parse(m.Subject)
+	if err == nil && subj.Prefix != s.opts.prefix {
+		err = fmt.Errorf("%w: %q: prefix is not %q", subjects.ErrInvalidSubject, m.Subject, s.opts.prefix)
+	}
+	if err != nil {
+		s.reject(m, err)
+		return true
+	}
+	s.pending.Add(1)
+	q := s.queues[workerIndex(subj.LibraryID, len(s.queues))]
+	select {
+	case q <- m:
+		return true
+	case <-s.quit:
+		s.pending.Add(-1)
+		s.dropped.Add(1)
+		return false
+	}
+}
+
+// duplicate reports whether m is the copy of a message that an earlier
+// pattern of s also matches: with overlapping patterns, each NATS
+// subscription delivers its own copy, and only the one on the first
+// matching pattern is kept. Not for queue groups, where the server sends
+// each message to one subscription of the group, on any of the patterns.
+func (s *Subscription) duplicate(m *nats.Msg) bool {
+	if m.Sub == nil {
+		return false
+	}
+	for _, p := range s.patterns {
+		if p == m.Sub.Subject {
+			return false
+		}
+		if subjects.MatchPattern(p, m.Subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// workerIndex picks the worker of a library among n: FNV-1a of the id.
+func workerIndex(libraryID string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(libraryID); i++ {
+		h ^= uint32(libraryID[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// work handles the messages of one queue, one at a time, until the queue
+// is closed or a hard stop.
+func (s *Subscription) work(q <-chan *nats.Msg) {
+	for {
+		select { // a hard stop wins over queued messages
+		case <-s.quit:
+			return
+		default:
+		}
+		select {
+		case m, ok := <-q:
+			if !ok {
+				return
+			}
+			s.handle(m)
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// handle decodes and checks m and passes it to the handler.
+func (s *Subscription) handle(m *nats.Msg) {
+	defer s.pending.Add(-1)
+	ev, err := event.Decode(m.Data, s.opts.maxEventSize)
+	if err == nil {
+		err = ev.CheckSubject(m.Subject)
+	}
+	if err != nil {
+		s.reject(m, err)
+		return
+	}
+	if ev.ID == "" {
+		ev.ID = idFromHeader(ev, m.Header)
+	}
+	d := Delivery{Event: ev, Subject: m.Subject, Header: m.Header}
+	switch matched, err := s.deliver(&d); {
+	case err != nil:
+		s.failed.Add(1)
+		if err != errPanicked {
+			s.log.Warn("handler failed", deliveryFields(&d, zap.Error(err))...)
+		}
+	case !matched:
+		s.filtered.Add(1)
+	default:
+		s.handled.Add(1)
+	}
+}
+
+// errPanicked stands for a recovered panic, logged where it was recovered.
+var errPanicked = errors.New("subscriber: handler panicked")
+
+// deliver runs the Match predicate and the handler on d. A panic in
+// either is recovered, logged and returned as errPanicked.
+func (s *Subscription) deliver(d *Delivery) (matched bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panicked", deliveryFields(d, zap.Any("panic", r), zap.Stack("stack"))...)
+			err = errPanicked
+		}
+	}()
+	if s.match != nil && !s.match(d.Event) {
+		return false, nil
+	}
+	ctx := s.runCtx
+	if s.opts.handlerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.handlerTimeout)
+		defer cancel()
+	}
+	return true, s.handler(ctx, *d)
+}
+
+// reject counts and logs an invalid message.
+func (s *Subscription) reject(m *nats.Msg, err error) {
+	s.invalid.Add(1)
+	s.log.Warn("invalid message skipped", zap.String("subject", m.Subject), zap.Int("size", len(m.Data)), zap.Error(err))
+}
+
+// idFromHeader returns the Nats-Msg-Id header as the id of ev, which has
+// none, or "" when the header is missing or not a valid id.
+func idFromHeader(ev event.Event, h nats.Header) string {
+	id := h.Get(nats.MsgIdHdr)
+	if id == "" {
+		return ""
+	}
+	ev.ID = id
+	if ev.Validate() != nil {
+		return ""
+	}
+	return id
+}
+
+func deliveryFields(d *Delivery, more ...zap.Field) []zap.Field {
+	return append([]zap.Field{
+		zap.String("subject", d.Subject),
+		zap.String("event_id", d.ID),
+		zap.String("library_id", d.LibraryID),
+		zap.String("type", d.Type),
+	}, more...)
+}
