@@ -40,6 +40,7 @@ type command func(ctx context.Context, cfg config.Config, e env) error
 var commands = map[string]command{
 	"serve":   runServe,
 	"broker":  runBroker,
+	"bridge":  runBridge,
 	"tail":    runTail,
 	"publish": runPublish,
 	"version": runVersion,

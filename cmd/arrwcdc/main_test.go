@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,8 +330,10 @@ func TestPublishCommand(t *testing.T) {
 
 func TestServePrintsURLsAndStops(t *testing.T) {
 	dir := t.TempDir()
-	srv := start(t, "", "serve", "--nats-listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
+	srv := start(t, "", "serve", "--nats-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
 	url := srv.waitOutput(t, `NATS:\s+(nats://\S+)`)
+	httpURL := srv.waitOutput(t, `HTTP:\s+(http://\S+)`)
+	checkStats(t, httpURL)
 	nc := testnats.Conn(t, url)
 	if _, err := testnats.JetStream(t, nc).Stream(t.Context(), broker.StreamName); err != nil {
 		t.Fatal(err)
@@ -366,5 +369,35 @@ func TestHelpAndErrors(t *testing.T) {
 	}
 	if _, err := runOnce(t, ""); err == nil {
 		t.Error("no command: no error")
+	}
+}
+
+// checkStats asks a bridge for its statistics and checks the original
+// event bus's fields are there.
+func checkStats(t *testing.T, base string) {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/events/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stats: %d, %v", resp.StatusCode, err)
+	}
+	for _, k := range []string{"total_published", "total_delivered", "active_subscribers", "queue_size", "events_by_type", "average_delivery_latency_ms", "uptime_seconds"} {
+		if _, ok := stats[k]; !ok {
+			t.Errorf("stats lack %q: %v", k, stats)
+		}
+	}
+}
+
+func TestBridgeCommand(t *testing.T) {
+	b := testnats.Broker(t)
+	br := start(t, "", "bridge", "--nats-url", b.ClientURL(), "--http-listen", "127.0.0.1:0", "--log-level", "warn")
+	base := br.waitOutput(t, `HTTP:\s+(http://\S+)`)
+	checkStats(t, base)
+	if err := br.stop(t); err != nil {
+		t.Fatalf("bridge returned %v", err)
 	}
 }

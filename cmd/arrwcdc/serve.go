@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/arrwdb/arrwcdc/bridge"
 	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/config"
 )
@@ -23,7 +25,7 @@ type component interface {
 }
 
 // runServe runs the all-in-one: the embedded broker and, next to it, the
-// bridge on its in-process connection.
+// bridge on an in-process connection (no TCP between them).
 func runServe(ctx context.Context, cfg config.Config, e env) error {
 	log, err := newLogger(cfg, e.stderr)
 	if err != nil {
@@ -34,10 +36,67 @@ func runServe(ctx context.Context, cfg config.Config, e env) error {
 	if err != nil {
 		return err
 	}
-	parts := []component{b}
-	return runComponents(ctx, log, e, parts, func() {
+	br := &bridgeComponent{
+		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix},
+		log:  log,
+		dial: func() (*nats.Conn, error) { return b.Connect(nats.Name("arrwcdc-bridge"), nats.MaxReconnects(-1)) },
+	}
+	return runComponents(ctx, log, e, []component{b, br}, func() {
 		printURLs(e, b)
+		fmt.Fprintf(e.stdout, "HTTP:       %s  (dashboard /, stats /v1/events/stats, ws /v1/libraries/{id}/ws)\n", br.b.URL())
 	})
+}
+
+// runBridge runs the HTTP/WebSocket bridge against the brokers of --nats-url.
+func runBridge(ctx context.Context, cfg config.Config, e env) error {
+	log, err := newLogger(cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	br := &bridgeComponent{
+		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix},
+		log:  log,
+		dial: func() (*nats.Conn, error) { return connect(cfg, "arrwcdc-bridge") },
+	}
+	return runComponents(ctx, log, e, []component{br}, func() {
+		fmt.Fprintf(e.stdout, "HTTP:       %s\n", br.b.URL())
+	})
+}
+
+// bridgeComponent owns the bridge's NATS connection: it dials on Start
+// and drains it after the bridge has stopped.
+type bridgeComponent struct {
+	cfg  bridge.Config
+	log  *zap.Logger
+	dial func() (*nats.Conn, error)
+
+	nc *nats.Conn
+	b  *bridge.Bridge
+}
+
+func (c *bridgeComponent) Start(ctx context.Context) error {
+	nc, err := c.dial()
+	if err != nil {
+		return err
+	}
+	b, err := bridge.New(c.cfg, nc, c.log)
+	if err == nil {
+		err = b.Start(ctx)
+	}
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	c.nc, c.b = nc, b
+	return nil
+}
+
+func (c *bridgeComponent) Shutdown(ctx context.Context) error {
+	err := c.b.Shutdown(ctx)
+	_ = c.nc.FlushTimeout(time.Second)
+	c.nc.Close()
+	return err
 }
 
 // runBroker runs one broker node.
