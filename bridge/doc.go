@@ -65,10 +65,11 @@
 // [Config.WriteTimeout] is dropped without a close frame. On
 // [Bridge.Shutdown] clients are closed with 1001 (going away).
 //
-// Clients are not expected to send data: the read limit is small
-// ([clientReadLimit] bytes), a larger frame closes that client (1009), and
-// any other data message closes it with 1008. Pings from either side are
-// answered; the bridge pings every [Config.PingInterval].
+// Clients are not expected to send data: any data message, whatever its
+// size, closes that client with 1008 (policy violation) after reading at
+// most its header. Pings from either side are answered; the bridge pings
+// every [Config.PingInterval] and drops a client that does not answer
+// within [Config.WriteTimeout].
 //
 // # Live subscriptions and statistics
 //

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"

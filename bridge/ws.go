@@ -22,8 +22,8 @@ import (
 // "slow consumer: resume with since_seq=<last seq sent>".
 const CloseSlowConsumer websocket.StatusCode = 4008
 
-// clientReadLimit is the largest data message accepted from a client. No
-// client message is expected; this only leaves room for small pings.
+// clientReadLimit bounds a client's data message; none is expected, and
+// readClient closes the client after the header of the first.
 const clientReadLimit = 1024
 
 // streamInfoTimeout bounds the read of the stream's last sequence when a
@@ -174,12 +174,11 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string,
 		b.log.Debug("websocket upgrade", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
 		return // Accept answered
 	}
-	defer c.CloseNow()
-	c.SetReadLimit(clientReadLimit)
-	// Reads only to answer pings and see the close; its context is the
-	// connection's own, not the bridge's (a cancelled read drops the
-	// connection without a close frame).
-	readCtx := c.CloseRead(context.Background())
+	readCtx, readDone := readClient(c)
+	defer func() {
+		_ = c.CloseNow()
+		<-readDone
+	}()
 
 	if !b.addClient(cl, c) {
 		_ = c.Close(websocket.StatusGoingAway, "bridge shutting down")
@@ -187,6 +186,29 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string,
 	}
 	defer b.removeClient(cl)
 	cl.run(c, readCtx, hello(streamSeq), streamSeq)
+}
+
+// readClient reads c in the background, only to answer pings and see the
+// close (or the connection failing), which cancels the returned context.
+// Clients are not expected to send data: a data message closes c with
+// 1008 after its header. This is websocket.Conn.CloseRead without its
+// self-wait: when CloseRead's goroutine closes for a data message, its Close
+// waits for that same goroutine, up to 15 s, before the context ends. The
+// context is the connection's own, never the bridge's: a cancelled read
+// drops the connection without a close frame. done is closed when the
+// goroutine returns, after c is closed.
+func readClient(c *websocket.Conn) (ctx context.Context, done <-chan struct{}) {
+	c.SetReadLimit(clientReadLimit)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		defer cancel()
+		if _, _, err := c.Reader(context.Background()); err == nil {
+			_ = c.Close(websocket.StatusPolicyViolation, "unexpected data message")
+		}
+	}()
+	return ctx, ch
 }
 
 // lastSeq returns the EVENTS stream's last sequence.

@@ -1,0 +1,120 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/arrwdb/arrwcdc/bridge"
+	"github.com/arrwdb/arrwcdc/internal/testnats"
+)
+
+// dialStalling opens a WebSocket client whose socket has the smallest
+// receive buffer the kernel allows, so that a client that stops reading
+// backs up into the bridge after a few frames.
+func dialStalling(t *testing.T, b *bridge.Bridge, path string) *websocket.Conn {
+	t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL(b, path), &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(-1)
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return c
+}
+
+func TestSlowConsumer(t *testing.T) {
+	e := newEnv(t)
+	b := e.bridge(t, func(c *bridge.Config) { c.ClientQueue = 8 })
+	stalled := dialStalling(t, b, "/v1/libraries/lib-1/ws")
+	hello := connected(t, stalled) // and no more reads until it is dropped
+	good := dial(t, b, "/v1/libraries/lib-1/ws")
+	connected(t, good)
+	got := make(chan uint64, 4096)
+	go func() {
+		defer close(got)
+		for {
+			f, err := tryRead(good)
+			if err != nil {
+				return
+			}
+			got <- f.Seq
+		}
+	}()
+
+	// Publish big events until the stalled client overflows: its socket
+	// buffers fill, then its queue of 8.
+	big := `{"pad":"` + strings.Repeat("x", 64<<10) + `"}`
+	var published []uint64
+	for b.Stats().SlowConsumerDisconnects == 0 {
+		if len(published) == 3000 {
+			t.Fatal("the stalled client was never dropped")
+		}
+		seq, _ := e.publish(t, ev{lib: "lib-1", data: big})
+		published = append(published, seq)
+	}
+	for range 5 {
+		seq, _ := e.publish(t, ev{lib: "lib-1", data: big})
+		published = append(published, seq)
+	}
+	t.Logf("dropped after %d events of 64 KiB", len(published)-5)
+
+	// The other client of the library got everything, in order.
+	for i, want := range published {
+		select {
+		case seq, ok := <-got:
+			if !ok || seq != want {
+				t.Fatalf("good client, frame %d: seq %d (open %v), want %d", i, seq, ok, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("good client: frame %d (seq %d) not received", i, want)
+		}
+	}
+
+	// The stalled client gets what was written to it, then the close
+	// frame naming the last seq it was sent.
+	last := *hello.StreamSeq
+	for {
+		f, err := tryRead(stalled)
+		if err != nil {
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != bridge.CloseSlowConsumer {
+				t.Fatalf("stalled client: %v; want close %d", err, bridge.CloseSlowConsumer)
+			}
+			if want := fmt.Sprintf("slow consumer: resume with since_seq=%d", last); ce.Reason != want {
+				t.Fatalf("close reason %q, want %q", ce.Reason, want)
+			}
+			break
+		}
+		if f.Seq <= last {
+			t.Fatalf("stalled client: seq %d after %d", f.Seq, last)
+		}
+		last = f.Seq
+	}
+	if last >= published[len(published)-1] {
+		t.Fatalf("the stalled client got every event (last %d)", last)
+	}
+	testnats.Eventually(t, wait, func() error {
+		if st := b.Stats(); st.SlowConsumerDisconnects != 1 || st.ActiveSubscribers != 1 {
+			return fmt.Errorf("slow %d, active %d", st.SlowConsumerDisconnects, st.ActiveSubscribers)
+		}
+		return nil
+	})
+}
