@@ -70,7 +70,7 @@ func header(m *nats.Msg, key string) string {
 // bytes a byte, but ids, sources, types and library ids are plain in
 // practice; a rare escape just grows the buffer once).
 func frameSize(ev *event.Event) int {
-	return 128 + len(ev.Type) + len(ev.ID) + len(ev.LibraryID) + len(ev.Source) + len(ev.Data)
+	return 192 + len(ev.Type) + len(ev.ID) + len(ev.LibraryID) + len(ev.Source) + len(ev.Data)
 }
 
 // appendEventFrame appends the event frame of ev with sequence seq:

@@ -1,0 +1,137 @@
+package bridge
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/arrwdb/arrwcdc/event"
+)
+
+func TestHistBuckets(t *testing.T) {
+	prevLo := uint64(0)
+	for i := range histBuckets {
+		lo, w := histBounds(i)
+		if i > 0 && lo <= prevLo {
+			t.Fatalf("bucket %d starts at %d, not after %d", i, lo, prevLo)
+		}
+		prevLo = lo
+		for _, v := range []uint64{lo, lo + w - 1} {
+			if got := histIndex(v); got != i {
+				t.Fatalf("histIndex(%d) = %d, want %d", v, got, i)
+			}
+		}
+		if i > histSub && w*histSub > lo {
+			t.Fatalf("bucket %d: width %d over 1/%d of %d", i, w, histSub, lo)
+		}
+	}
+	if histIndex(math.MaxUint64) != histBuckets-1 {
+		t.Fatal("huge values are not in the last bucket")
+	}
+}
+
+func TestHistQuantilesAndMerge(t *testing.T) {
+	var a, b hist
+	for v := uint64(1); v <= 1000; v++ { // 1..1000 ms in µs, split over two hists
+		if v%2 == 0 {
+			a.record(v * 1000)
+		} else {
+			b.record(v * 1000)
+		}
+	}
+	s := a.snapshot()
+	s.merge(b.snapshot())
+	l := s.latency()
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"p50", l.P50, 500}, {"p90", l.P90, 900}, {"p99", l.P99, 990}, {"max", l.Max, 1000}, {"avg", l.Avg, 500.5}} {
+		if math.Abs(c.got-c.want) > c.want*0.07 {
+			t.Errorf("%s = %v, want about %v", c.name, c.got, c.want)
+		}
+	}
+	if l.Count != 1000 || l.Max != 1000 {
+		t.Errorf("latency %+v", l)
+	}
+	// The snapshot survives JSON (what ?scope=cluster sends).
+	raw, _ := json.Marshal(s)
+	var back histSnapshot
+	if err := json.Unmarshal(raw, &back); err != nil || back.latency() != l {
+		t.Fatalf("round trip: %+v, %v", back.latency(), err)
+	}
+	if got := s.cumulativeBelow(1 << 19); got != 524 { // values < 524.288 ms
+		t.Errorf("cumulativeBelow(2^19 µs) = %d, want 524", got)
+	}
+	var empty histSnapshot
+	if empty.latency() != (Latency{}) {
+		t.Errorf("empty: %+v", empty.latency())
+	}
+}
+
+func TestEventFrame(t *testing.T) {
+	ev := event.Event{
+		ID: "id-1", Type: "document.added", LibraryID: "lib-1",
+		Timestamp: time.Date(2025, 10, 27, 6, 1, 0, 123456789, time.FixedZone("CET", 3600)),
+		Source:    "app \"1\"\n", Data: json.RawMessage(`{"a": [1, 2]}`),
+	}
+	got := string(appendEventFrame(nil, &ev, 42))
+	want := `{"type":"event","event_type":"document.added","id":"id-1","seq":42,"library_id":"lib-1",` +
+		`"timestamp":"2025-10-27T05:01:00.123456Z","source":"app \"1\"\n","data":{"a": [1, 2]}}`
+	if got != want {
+		t.Fatalf("frame\n got %s\nwant %s", got, want)
+	}
+	if !json.Valid([]byte(got)) {
+		t.Fatal("not JSON")
+	}
+	if got := string(connectedFrame("filter", "events.library.*.>", 7)); got != `{"type":"connected","filter":"events.library.*.>","stream_seq":7}` {
+		t.Fatal(got)
+	}
+}
+
+func TestParseLive(t *testing.T) {
+	wire := `{"type":"document.added","library_id":"lib-1","timestamp":"2025-10-27T06:01:00Z","data":{}}`
+	msg := func(subject, seq string) *nats.Msg {
+		return &nats.Msg{Subject: subject, Data: []byte(wire), Header: nats.Header{"Nats-Sequence": {seq}, "Nats-Msg-Id": {"m-1"}}}
+	}
+	ev, seq, err := parseLive(msg("live.events.library.lib-1.document.added", "9"), 0)
+	if err != nil || seq != 9 || ev.ID != "m-1" {
+		t.Fatalf("parseLive = %+v, %d, %v", ev, seq, err)
+	}
+	for _, m := range []*nats.Msg{
+		msg("events.library.lib-1.document.added", "9"),      // not live
+		msg("live.events.library.lib-2.document.added", "9"), // another library
+		msg("live.events.library.lib-1.document.added", ""),  // no sequence
+		msg("live.events.library.lib-1.document.added", "0"),
+	} {
+		if _, _, err := parseLive(m, 0); err == nil {
+			t.Errorf("parseLive(%s, seq %v) accepted", m.Subject, m.Header["Nats-Sequence"])
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Fatalf("zero config: %v", err)
+	}
+	bad := Config{HTTPListen: "nohost", Prefix: "a b", ClientQueue: -1, WriteTimeout: -time.Second}
+	err := bad.Validate()
+	for _, want := range []string{"http_listen", "prefix", "client_queue", "write_timeout"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+	if _, err := New(bad, nil, nil); err == nil {
+		t.Error("New accepted a bad config")
+	}
+	if _, err := New(Config{}, nil, nil); err == nil {
+		t.Error("New accepted a nil connection")
+	}
+	if d := (Config{}).WithDefaults(); d.ClientQueue != 256 || d.HTTPListen != "127.0.0.1:8000" || d.Prefix != "events" ||
+		d.StatsQueue != "arrwcdc-bridge-stats" || d.ClusterStatsTimeout != 500*time.Millisecond {
+		t.Errorf("defaults %+v", d)
+	}
+}
