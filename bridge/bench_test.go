@@ -52,7 +52,7 @@ func BenchmarkFanout(b *testing.B) {
 			clients := make([]*client, n)
 			var wg sync.WaitGroup
 			for i := range clients {
-				clients[i] = newClient(br, socketOptions{})
+				clients[i] = newClient(br, socketOptions{}, "bench")
 				q := clients[i].queue
 				wg.Go(func() {
 					for range q {

@@ -59,8 +59,9 @@
 //	slow consumer: resume with since_seq=<last seq sent>
 //
 // where the number is the seq of the last event frame written to it (the
-// connected frame's stream_seq if none was). Reconnecting with that since_seq
-// replays exactly what it missed. Frames still queued are not written: the
+// connected frame's stream_seq if none was). since_seq=N means "I have
+// everything up to N": reconnecting with that number replays exactly what
+// was missed (once since_seq is implemented; see below). Frames still queued are not written: the
 // reason's number is exact. A client stuck in one write for
 // [Config.WriteTimeout] is dropped without a close frame. On
 // [Bridge.Shutdown] clients are closed with 1001 (going away).
@@ -100,4 +101,12 @@
 //
 // The bridge does not own its NATS connection: the caller closes (or
 // drains) it after [Bridge.Shutdown].
+//
+// # Not yet
+//
+// Replay (since_seq, since_time), on_slow=drop_oldest, tokens, SSE, POST
+// /v1/events, and the re-sync of live subscriptions after a NATS reconnect
+// or a stream leader change (DESIGN §7) come in later issues. Until the
+// re-sync exists, an event republished while the bridge is disconnected
+// from NATS is not delivered live.
 package bridge

@@ -157,11 +157,13 @@ type client struct {
 	kicked  atomic.Bool                    // set once when the queue overflowed
 	kick    chan struct{}                  // closed when kicked is set
 	conn    atomic.Pointer[websocket.Conn] // set once upgraded
+	addr    string                         // remote address, for logs
 }
 
-func newClient(b *Bridge, opts socketOptions) *client {
+func newClient(b *Bridge, opts socketOptions, addr string) *client {
 	return &client{
 		b:       b,
+		addr:    addr,
 		queue:   make(chan *frame, b.cfg.ClientQueue),
 		types:   opts.types,
 		exclude: opts.exclude,

@@ -118,3 +118,35 @@ func TestSlowConsumer(t *testing.T) {
 		return nil
 	})
 }
+
+func TestPingDropsSilentClients(t *testing.T) {
+	e := newEnv(t)
+	b := e.bridge(t, func(c *bridge.Config) {
+		c.PingInterval = 20 * time.Millisecond
+		c.WriteTimeout = 300 * time.Millisecond
+	})
+	// A client that answers pings (its Read is pending) stays; one that
+	// never reads cannot answer and is dropped, as a vanished peer would be.
+	alive := dial(t, b, "/v1/libraries/lib-1/ws")
+	connected(t, alive)
+	frames := make(chan wsFrame, 1)
+	go func() {
+		f, err := tryRead(alive)
+		if err == nil {
+			frames <- f
+		}
+		close(frames)
+	}()
+	silent := dial(t, b, "/v1/libraries/lib-1/ws")
+	connected(t, silent)
+	testnats.Eventually(t, wait, func() error {
+		if n := b.Stats().ActiveSubscribers; n != 1 {
+			return fmt.Errorf("%d active", n)
+		}
+		return nil
+	})
+	seq, _ := e.publish(t, ev{lib: "lib-1"})
+	if f, ok := <-frames; !ok || f.Seq != seq {
+		t.Fatalf("the answering client: %s (open %v), want seq %d", f.raw, ok, seq)
+	}
+}

@@ -153,7 +153,7 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string,
 	}
 	defer b.wg.Done()
 
-	cl := newClient(b, opts)
+	cl := newClient(b, opts, r.RemoteAddr)
 	rm, err := b.join(key, cl)
 	if err != nil {
 		if !errors.Is(err, errClosing) {
@@ -296,7 +296,7 @@ func (cl *client) run(c *websocket.Conn, readCtx context.Context, hello []byte, 
 // closeSlow closes an overflowed client with CloseSlowConsumer.
 func (cl *client) closeSlow(c *websocket.Conn, lastSent uint64) {
 	reason := fmt.Sprintf("slow consumer: resume with since_seq=%d", lastSent)
-	cl.b.log.Info("closed slow consumer", zap.Int("queue", cap(cl.queue)), zap.Uint64("last_seq", lastSent))
+	cl.b.log.Info("closed slow consumer", zap.String("remote_addr", cl.addr), zap.Int("queue", cap(cl.queue)), zap.Uint64("last_seq", lastSent))
 	_ = c.Close(CloseSlowConsumer, reason)
 }
 
