@@ -169,7 +169,8 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string,
 		return
 	}
 
-	c, err := websocket.Accept(w, r, b.acceptOptions())
+	bw := &batchWriter{ResponseWriter: w}
+	c, err := websocket.Accept(bw, r, b.acceptOptions())
 	if err != nil {
 		b.log.Debug("websocket upgrade", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
 		return // Accept answered
@@ -185,7 +186,7 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string,
 		return
 	}
 	defer b.removeClient(cl)
-	cl.run(c, readCtx, hello(streamSeq), streamSeq)
+	cl.run(c, bw.conn, readCtx, hello(streamSeq), streamSeq)
 }
 
 // readClient reads c in the background, only to answer pings and see the
@@ -230,10 +231,14 @@ func (b *Bridge) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{OriginPatterns: b.cfg.AllowedOrigins}
 }
 
+// maxBatchFrames bounds the frames written in one round of a writer.
+const maxBatchFrames = 64
+
 // run writes the connected frame, then the queued frames, until the client
 // leaves, overflows, stalls or the bridge shuts down. Frames with seq <=
 // startSeq (already in the stream when the socket opened) are dropped.
-func (cl *client) run(c *websocket.Conn, readCtx context.Context, hello []byte, startSeq uint64) {
+// Each round drains the queue (up to maxBatchFrames) into one write of bc.
+func (cl *client) run(c *websocket.Conn, bc *batchConn, readCtx context.Context, hello []byte, startSeq uint64) {
 	b := cl.b
 	// Writes use a context without a deadline (a deadline costs an
 	// allocation per write); this timer drops a client stuck in a write.
@@ -245,30 +250,38 @@ func (cl *client) run(c *websocket.Conn, readCtx context.Context, hello []byte, 
 	ping := time.NewTicker(b.cfg.PingInterval)
 	defer ping.Stop()
 	lastSent := startSeq
+	batch := make([]*frame, 0, min(maxBatchFrames, cap(cl.queue)))
 	for {
 		select {
 		case f := <-cl.queue:
 			stuck.Reset(b.cfg.WriteTimeout)
-			// Write everything queued before waiting again.
-			for f != nil {
-				if cl.kicked.Load() {
-					break
-				}
+			bc.begin()
+			for f != nil && !cl.kicked.Load() {
 				if f.seq > lastSent {
 					if err := c.Write(context.Background(), websocket.MessageText, f.buf); err != nil {
+						_ = bc.end()
 						return
 					}
 					lastSent = f.seq
-					b.counters.countDelivered(f, time.Now())
+					batch = append(batch, f)
 				}
-				select {
-				case f = <-cl.queue:
-				default:
-					f = nil
+				f = nil
+				if len(batch) < cap(batch) {
+					select {
+					case f = <-cl.queue:
+					default:
+					}
 				}
 			}
-			if !stuck.Stop() {
-				return // the timer closed the connection
+			err := bc.end()
+			now := time.Now()
+			for i, f := range batch {
+				b.counters.countDelivered(f, now)
+				batch[i] = nil
+			}
+			batch = batch[:0]
+			if err != nil || !stuck.Stop() {
+				return // the write failed, or the timer closed the connection
 			}
 			if cl.kicked.Load() {
 				cl.closeSlow(c, lastSent)

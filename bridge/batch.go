@@ -1,0 +1,98 @@
+package bridge
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// maxBatchBytes bounds what a socket collects before it writes anyway.
+const maxBatchBytes = 64 << 10
+
+// batchPool recycles batch buffers, so idle clients hold none.
+var batchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// batchConn is a socket's hijacked connection. websocket.Conn flushes one
+// message per write; between begin and end (one round of the client's
+// writer draining its queue), batchConn collects those writes and sends
+// them with one system call, so a client with several queued frames gets
+// them in one write. Outside a batch (the connected frame, pings, pongs,
+// close frames), writes go straight through.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte // from batchPool while batching
+	err      error   // the first write error; every later write fails
+}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if !c.batching {
+		n, err := c.Conn.Write(p)
+		c.err = err
+		return n, err
+	}
+	*c.buf = append(*c.buf, p...)
+	if len(*c.buf) >= maxBatchBytes {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (c *batchConn) flushLocked() error {
+	if c.err == nil && len(*c.buf) > 0 {
+		_, c.err = c.Conn.Write(*c.buf)
+	}
+	*c.buf = (*c.buf)[:0]
+	return c.err
+}
+
+// begin starts collecting writes.
+func (c *batchConn) begin() {
+	c.mu.Lock()
+	c.batching = true
+	c.buf = batchPool.Get().(*[]byte)
+	c.mu.Unlock()
+}
+
+// end writes what was collected and stops collecting.
+func (c *batchConn) end() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.flushLocked()
+	c.batching = false
+	if cap(*c.buf) <= 2*maxBatchBytes {
+		batchPool.Put(c.buf)
+	}
+	c.buf = nil
+	return err
+}
+
+// batchWriter hands websocket.Accept a batchConn when it hijacks.
+type batchWriter struct {
+	http.ResponseWriter
+	conn *batchConn // set by Hijack
+}
+
+func (w *batchWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *batchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	w.conn = &batchConn{Conn: nc}
+	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, brw.Writer.Size())), nil
+}
