@@ -62,6 +62,29 @@ type Config struct {
 	Tail TailConfig
 	// Publish holds the event of publish; zero for the other commands.
 	Publish PublishConfig
+	// DemoApp holds the settings of demo-app; zero for the other commands.
+	DemoApp DemoAppConfig
+	// Healthcheck holds the settings of healthcheck.
+	Healthcheck HealthcheckConfig
+}
+
+// DemoAppConfig holds the settings of the demo-app command.
+type DemoAppConfig struct {
+	// DB is the SQLite file of the libraries and the outbox: --db.
+	// Default ./demoapp.db.
+	DB string
+	// Source names the instance in its events: --source. "" means the
+	// host name.
+	Source string
+	// SearchRate is the share of searches that publish search.performed:
+	// --search-events, 0 to 1. Default 1; 0 turns search events off.
+	SearchRate float64
+}
+
+// HealthcheckConfig holds the settings of the healthcheck command.
+type HealthcheckConfig struct {
+	// URL is fetched with GET; a 2xx answer within 2 s means healthy: --url.
+	URL string
 }
 
 // TailConfig holds the settings of the tail command.

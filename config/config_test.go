@@ -469,7 +469,7 @@ func TestHelp(t *testing.T) {
 			t.Run(cmd.Name+" "+arg, func(t *testing.T) {
 				var out bytes.Buffer
 				c, err := config.Loader{Output: &out}.Load(cmd.Name, []string{"--log-level", "debug", arg})
-				if cmd.Name == "version" {
+				if cmd.Name == "version" || cmd.Name == "healthcheck" {
 					c, err = config.Loader{Output: &out}.Load(cmd.Name, []string{arg})
 				}
 				if !errors.Is(err, flag.ErrHelp) {
@@ -513,7 +513,7 @@ func TestHelp(t *testing.T) {
 func flagNames(command string) []string {
 	all := []string{"config", "prefix", "log-level", "log-format", "nats-listen", "cluster-listen", "cluster-name", "routes",
 		"monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
-		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id"}
+		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url"}
 	var names []string
 	for _, name := range all {
 		_, err := config.Loader{}.Load(command, []string{"--" + name + "=x"})
@@ -528,14 +528,15 @@ func TestCommandFlags(t *testing.T) {
 	common := []string{"config", "prefix", "log-level", "log-format"}
 	brokerFlags := []string{"nats-listen", "cluster-listen", "cluster-name", "routes", "monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes"}
 	want := map[string][]string{
-		"serve":    append(append(append([]string{}, common...), brokerFlags...), "http-listen"),
-		"broker":   append(append([]string{}, common...), brokerFlags...),
-		"bridge":   append(append([]string{}, common...), "http-listen", "nats-url"),
-		"demo-app": append(append([]string{}, common...), "http-listen", "nats-url"),
-		"tail":     append(append([]string{}, common...), "nats-url", "library", "type", "subject", "json"),
-		"publish":  append(append([]string{}, common...), "nats-url", "library", "type", "data", "source", "id"),
-		"bench":    append(append([]string{}, common...), "nats-url"),
-		"version":  nil,
+		"serve":       append(append(append([]string{}, common...), brokerFlags...), "http-listen"),
+		"broker":      append(append([]string{}, common...), brokerFlags...),
+		"bridge":      append(append([]string{}, common...), "http-listen", "nats-url"),
+		"demo-app":    append(append([]string{}, common...), "http-listen", "nats-url", "db", "source", "search-events"),
+		"tail":        append(append([]string{}, common...), "nats-url", "library", "type", "subject", "json"),
+		"publish":     append(append([]string{}, common...), "nats-url", "library", "type", "data", "source", "id"),
+		"bench":       append(append([]string{}, common...), "nats-url"),
+		"version":     nil,
+		"healthcheck": {"url"},
 	}
 	if len(want) != len(config.Commands) {
 		t.Fatalf("%d commands, want %d", len(config.Commands), len(want))

@@ -24,6 +24,7 @@ var Commands = []Command{
 	{"tail", "print events as they arrive (filters: --library, --type, --subject)"},
 	{"publish", "publish one event from the flags, or a JSON event on stdin without --type"},
 	{"bench", "load generator: throughput and latency percentiles"},
+	{"healthcheck", "exit 0 if the --url answers 2xx (the container health check: FROM-scratch images have no curl)"},
 	{"version", "print the version"},
 }
 
@@ -34,6 +35,7 @@ const (
 	DefaultNATSURL           = "nats://127.0.0.1:4222"
 	DefaultHTTPListen        = "127.0.0.1:8000"
 	DefaultDemoAppHTTPListen = "127.0.0.1:8080"
+	DefaultDemoAppDB         = "./demoapp.db"
 )
 
 // Which commands take a setting: space-separated command names.
@@ -87,6 +89,12 @@ var settings = []setting{
 	{"data", "publish", "", "event data, a JSON `object`; empty means {}", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.Data) }},
 	{"source", "publish", "", "event `source`; empty means the publisher's default", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.Source) }},
 	{"id", "publish", "", "event `id`, also its dedup key; empty means a new UUID", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.ID) }},
+
+	{"db", "demo-app", DefaultDemoAppDB, "SQLite `file` of the libraries and the outbox", func(c *Config) flag.Value { return (*stringValue)(&c.DemoApp.DB) }},
+	{"source", "demo-app", "", "`name` of this instance in its events; empty means the host name", func(c *Config) flag.Value { return (*stringValue)(&c.DemoApp.Source) }},
+	{"search-events", "demo-app", "1", "share of searches that publish search.performed, 0 to 1 (`rate`); 0 turns them off", func(c *Config) flag.Value { return (*float64Value)(&c.DemoApp.SearchRate) }},
+
+	{"url", "healthcheck", "", "`url` to GET", func(c *Config) flag.Value { return (*stringValue)(&c.Healthcheck.URL) }},
 }
 
 // takes reports whether command takes s.

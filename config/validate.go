@@ -121,6 +121,18 @@ func (c Config) Validate() error {
 		if p.Data != "" {
 			check("data", p.Data, jsonObject(p.Data))
 		}
+	case "demo-app":
+		d := c.DemoApp
+		if d.DB == "" {
+			check("db", d.DB, errors.New("want a file path"))
+		}
+		if !(d.SearchRate >= 0 && d.SearchRate <= 1) {
+			check("search-events", strconv.FormatFloat(d.SearchRate, 'g', -1, 64), errors.New("want a rate from 0 to 1"))
+		}
+	case "healthcheck":
+		if u, err := url.Parse(c.Healthcheck.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			check("url", c.Healthcheck.URL, errors.New("want an http:// or https:// URL"))
+		}
 	}
 	return errors.Join(errs...)
 }

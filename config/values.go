@@ -91,6 +91,19 @@ func parseInt(s string, bits int) (int64, error) {
 	return n, nil
 }
 
+type float64Value float64
+
+func (v *float64Value) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return errors.New("want a number")
+	}
+	*v = float64Value(f)
+	return nil
+}
+
+func (v *float64Value) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+
 type boolValue bool
 
 func (v *boolValue) Set(s string) error {
