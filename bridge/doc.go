@@ -14,7 +14,8 @@
 //
 // Errors are JSON objects {"error": "..."}: 400 for bad input (an invalid
 // library id, an unknown or malformed query parameter), 404 for an unknown
-// route, 405 (with Allow) for a known route with another method, 503 when
+// route, 405 (with Allow) for a known route with another method, 426 for a
+// plain request to a WebSocket route, 503 when
 // the bridge cannot serve (shutting down, NATS or the stream unreachable).
 // All of them are answered before any WebSocket upgrade.
 //

@@ -113,6 +113,7 @@ func TestHealthReadyMetricsRoutes(t *testing.T) {
 	expect("GET", "/v1/libraries/lib-1/events/more", 404, `"error"`)
 	expect("POST", "/v1/events/stats", 405, `{"error":"method POST not allowed"}`)
 	expect("DELETE", "/v1/libraries/lib-1/ws", 405, `"error"`)
+	expect("GET", "/v1/libraries/lib-1/ws", 426, "WebSocket endpoint")
 	expect("GET", "/", 200, "<html")
 	expect("GET", "/web/index.html", 200, "<html")
 	testnats.Eventually(t, wait, func() error {
@@ -271,6 +272,7 @@ func TestShutdown(t *testing.T) {
 	// A handler mounted elsewhere refuses new sockets after Shutdown.
 	rec := &recorder{header: http.Header{}}
 	req, _ := http.NewRequest("GET", "/v1/libraries/lib-1/ws", nil)
+	req.Header.Set("Upgrade", "websocket")
 	b.Handler().ServeHTTP(rec, req)
 	var msg struct{ Error string }
 	if rec.code != http.StatusServiceUnavailable || json.Unmarshal(rec.body, &msg) != nil || msg.Error == "" {

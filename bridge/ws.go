@@ -147,6 +147,12 @@ func connectedFrameFunc(key, value string) func(uint64) []byte {
 // upgrades and runs the client's writer until the client goes. Failures
 // before the upgrade are answered with a JSON error.
 func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string, hello func(uint64) []byte, opts socketOptions) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		// Checked before subscribing anything; websocket.Accept checks the rest.
+		w.Header().Set("Upgrade", "websocket")
+		writeError(w, http.StatusUpgradeRequired, "this is a WebSocket endpoint: send Upgrade: websocket")
+		return
+	}
 	if !b.track() {
 		writeError(w, http.StatusServiceUnavailable, errClosing.Error())
 		return
