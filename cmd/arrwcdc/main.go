@@ -38,12 +38,14 @@ type env struct {
 type command func(ctx context.Context, cfg config.Config, e env) error
 
 var commands = map[string]command{
-	"serve":   runServe,
-	"broker":  runBroker,
-	"bridge":  runBridge,
-	"tail":    runTail,
-	"publish": runPublish,
-	"version": runVersion,
+	"serve":       runServe,
+	"broker":      runBroker,
+	"bridge":      runBridge,
+	"demo-app":    runDemoApp,
+	"healthcheck": runHealthcheck,
+	"tail":        runTail,
+	"publish":     runPublish,
+	"version":     runVersion,
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {

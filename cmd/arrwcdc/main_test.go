@@ -401,3 +401,45 @@ func TestBridgeCommand(t *testing.T) {
 		t.Fatalf("bridge returned %v", err)
 	}
 }
+
+func TestDemoAppCommandAndHealthcheck(t *testing.T) {
+	b := testnats.Broker(t)
+	app := start(t, "", "demo-app", "--nats-url", b.ClientURL(), "--http-listen", "127.0.0.1:0",
+		"--db", filepath.Join(t.TempDir(), "demo.db"), "--source", "demo-x", "--log-level", "warn")
+	base := app.waitOutput(t, `HTTP:\s+(http://\S+)`)
+	if _, err := runOnce(t, "", "healthcheck", "--url", base+"/healthz"); err != nil {
+		t.Fatalf("healthcheck of a live app: %v", err)
+	}
+	if _, err := runOnce(t, "", "healthcheck", "--url", base+"/no-such-page"); err == nil {
+		t.Fatal("healthcheck of a 404 passed")
+	}
+	resp, err := http.Post(base+"/v1/libraries", "application/json", strings.NewReader(`{"name":"cli"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create library: %s", resp.Status)
+	}
+	nc := testnats.Conn(t, b.ClientURL())
+	s, err := testnats.JetStream(t, nc).Stream(t.Context(), broker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testnats.Eventually(t, 10*time.Second, func() error {
+		m, err := s.GetMsg(t.Context(), 1)
+		if err != nil {
+			return err
+		}
+		if ev, err := event.Decode(m.Data, 0); err != nil || ev.Type != event.TypeLibraryCreated || ev.Source != "demo-x" {
+			return fmt.Errorf("first event %+v, %v", ev, err)
+		}
+		return nil
+	})
+	if err := app.stop(t); err != nil {
+		t.Fatalf("demo-app returned %v", err)
+	}
+	if _, err := runOnce(t, "", "healthcheck", "--url", base+"/healthz"); err == nil {
+		t.Fatal("healthcheck of a stopped app passed")
+	}
+}
