@@ -8,7 +8,10 @@ FUZZTIME ?= 5s
 # Tests find the nats CLI and staticcheck here.
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run test test-go fuzz-short fuzz lint tools bench clean
+.PHONY: all build run test test-go fuzz-short fuzz lint tools bench clean docker-build compose-up compose-down compose-test
+
+# docker compose v2 or docker-compose v1, whichever answers.
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
 
 all: build
 
@@ -55,6 +58,24 @@ $(TOOLS)/staticcheck:
 ## bench: Go benchmarks of the hot paths (no timed assertions live in make test)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## docker-build: the FROM-scratch image arrwcdc:local (nothing is pulled)
+docker-build:
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/docker/arrwcdc ./cmd/arrwcdc
+	docker build -q -t arrwcdc:local .
+
+## compose-up: 3 brokers, 2 bridges, 2 demo-apps on 127.0.0.1 (see docker-compose.yml for ports)
+compose-up: docker-build
+	$(COMPOSE) up -d
+
+compose-down:
+	$(COMPOSE) down -v
+
+## compose-test: the deployment end to end; skips with a message where no Docker engine answers
+compose-test: tools
+	@if ! docker info >/dev/null 2>&1; then echo "compose-test: SKIP: no Docker engine answers"; exit 0; fi; \
+	$(MAKE) docker-build && \
+	ARRWCDC_COMPOSE_TEST=1 COMPOSE="$(COMPOSE)" $(GO) test -count=1 -timeout 15m -v -run TestCompose ./test/compose/
 
 clean:
 	rm -rf $(BIN) data
