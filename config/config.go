@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/arrwdb/arrwcdc/broker"
 )
@@ -101,6 +102,21 @@ type TailConfig struct {
 	// JSON prints each event as one JSON line: --json. false means the
 	// human-readable form.
 	JSON bool
+	// SinceSeq replays the stored events from this stream sequence (1 or
+	// more) before the live ones: --since-seq. 0 means no replay.
+	SinceSeq uint64
+	// SinceTime replays the events stored at or after this time before
+	// the live ones: --since-time, RFC 3339 (a time without a zone is
+	// UTC). The zero time means no replay.
+	SinceTime time.Time
+	// All replays every stored event before the live ones: --all.
+	All bool
+}
+
+// Replay reports whether tail replays stored events: one of SinceSeq,
+// SinceTime and All is set.
+func (t TailConfig) Replay() bool {
+	return t.SinceSeq > 0 || !t.SinceTime.IsZero() || t.All
 }
 
 // PublishConfig holds the settings of the publish command.

@@ -513,7 +513,8 @@ func TestHelp(t *testing.T) {
 func flagNames(command string) []string {
 	all := []string{"config", "prefix", "log-level", "log-format", "nats-listen", "cluster-listen", "cluster-name", "routes",
 		"monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
-		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url"}
+		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url",
+		"since-seq", "since-time", "all"}
 	var names []string
 	for _, name := range all {
 		_, err := config.Loader{}.Load(command, []string{"--" + name + "=x"})
@@ -532,7 +533,7 @@ func TestCommandFlags(t *testing.T) {
 		"broker":      append(append([]string{}, common...), brokerFlags...),
 		"bridge":      append(append([]string{}, common...), "http-listen", "nats-url"),
 		"demo-app":    append(append([]string{}, common...), "http-listen", "nats-url", "db", "source", "search-events"),
-		"tail":        append(append([]string{}, common...), "nats-url", "library", "type", "subject", "json"),
+		"tail":        append(append([]string{}, common...), "nats-url", "library", "type", "subject", "json", "since-seq", "since-time", "all"),
 		"publish":     append(append([]string{}, common...), "nats-url", "library", "type", "data", "source", "id"),
 		"bench":       append(append([]string{}, common...), "nats-url"),
 		"version":     nil,

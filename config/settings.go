@@ -21,7 +21,7 @@ var Commands = []Command{
 	{"broker", "one NATS node with JetStream; --routes to form a cluster"},
 	{"bridge", "HTTP/WebSocket bridge to the brokers at --nats-url"},
 	{"demo-app", "reference library service publishing through repository hooks"},
-	{"tail", "print events as they arrive (filters: --library, --type, --subject)"},
+	{"tail", "print events as they arrive (filters: --library, --type, --subject); replay stored ones first with --since-seq, --since-time or --all"},
 	{"publish", "publish one event from the flags, or a JSON event on stdin without --type"},
 	{"bench", "load generator: throughput and latency percentiles"},
 	{"healthcheck", "exit 0 if the --url answers 2xx (the container health check: FROM-scratch images have no curl)"},
@@ -83,6 +83,9 @@ var settings = []setting{
 	{"type", "tail", "", "only events of these comma-separated `types` or patterns such as document.* (repeatable)", func(c *Config) flag.Value { return (*listValue)(&c.Tail.Types) }},
 	{"subject", "tail", "", "raw NATS subject `pattern` such as events.library.*.document.>, instead of --library and --type", func(c *Config) flag.Value { return (*stringValue)(&c.Tail.Subject) }},
 	{"json", "tail", "", "print each event as one JSON line", func(c *Config) flag.Value { return (*boolValue)(&c.Tail.JSON) }},
+	{"since-seq", "tail", "", "first replay the stored events from this stream `sequence` (1 or more), then go on live", func(c *Config) flag.Value { return (*seqValue)(&c.Tail.SinceSeq) }},
+	{"since-time", "tail", "", "first replay the events stored since this RFC 3339 `time` (2025-10-27T06:01:00Z), then go on live", func(c *Config) flag.Value { return (*timeValue)(&c.Tail.SinceTime) }},
+	{"all", "tail", "", "first replay every stored event, then go on live", func(c *Config) flag.Value { return (*boolValue)(&c.Tail.All) }},
 
 	{"library", "publish", "", "library `id` of the event", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.LibraryID) }},
 	{"type", "publish", "", "event `type` such as document.added; empty means read one JSON event from stdin", func(c *Config) flag.Value { return (*stringValue)(&c.Publish.Type) }},

@@ -55,8 +55,9 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // error, joined with errors.Join, each a [*FieldError]: a bad prefix, log
 // level or format, NATS URL, HTTP listener, the problems of
 // [broker.Config.Validate] (serve, broker), a bad library id, type, type
-// pattern or subject pattern (tail, publish), publish --data that is not a
-// JSON object. An unknown c.Command gives [ErrUnknownCommand].
+// pattern or subject pattern (tail, publish), more than one of tail's
+// --since-seq, --since-time and --all, publish --data that is not a JSON
+// object. An unknown c.Command gives [ErrUnknownCommand].
 func (c Config) Validate() error {
 	if !knownCommand(c.Command) {
 		return fmt.Errorf("%w %q", ErrUnknownCommand, c.Command)
@@ -108,6 +109,26 @@ func (c Config) Validate() error {
 			check("subject", t.Subject, subjects.ValidatePattern(c.Prefix, t.Subject))
 			if t.LibraryID != "" || len(t.Types) > 0 {
 				check("subject", t.Subject, errors.New("cannot be combined with --library or --type"))
+			}
+		}
+		// One start position: the first given (in this order) is kept,
+		// each other one is an error naming both.
+		var first string
+		for _, start := range []struct {
+			name  string
+			set   bool
+			value string
+		}{
+			{"since-seq", t.SinceSeq > 0, c.valueOf("since-seq")},
+			{"since-time", !t.SinceTime.IsZero(), c.valueOf("since-time")},
+			{"all", t.All, ""},
+		} {
+			switch {
+			case !start.set:
+			case first == "":
+				first = start.name
+			default:
+				check(start.name, start.value, fmt.Errorf("cannot be combined with --%s: give one of --since-seq, --since-time and --all", first))
 			}
 		}
 	case "publish":

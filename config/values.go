@@ -117,3 +117,53 @@ func (v *boolValue) Set(s string) error {
 
 func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
 func (v *boolValue) IsBoolFlag() bool { return true }
+
+// seqValue is a stream sequence: 1 or more. 0 stays the zero value (no
+// replay) and is refused as a value.
+type seqValue uint64
+
+func (v *seqValue) Set(s string) error {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return errors.New("want a stream sequence, 1 or more")
+	}
+	if n == 0 {
+		return errors.New("want a stream sequence, 1 or more (--all replays everything)")
+	}
+	*v = seqValue(n)
+	return nil
+}
+
+func (v *seqValue) String() string {
+	if *v == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(*v), 10)
+}
+
+// timeValue is an RFC 3339 time from 1970 on; one without a zone is read
+// as UTC.
+type timeValue time.Time
+
+func (v *timeValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
+	}
+	if err != nil {
+		return errors.New("want an RFC 3339 time such as 2025-10-27T06:01:00Z")
+	}
+	if t.Year() < 1970 {
+		return errors.New("want a time from 1970 on")
+	}
+	*v = timeValue(t)
+	return nil
+}
+
+func (v *timeValue) String() string {
+	if time.Time(*v).IsZero() {
+		return ""
+	}
+	return time.Time(*v).Format(time.RFC3339Nano)
+}

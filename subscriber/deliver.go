@@ -4,13 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
+
+// message is one message on its way through a subscription: from core
+// NATS (nm) or from a JetStream consumer (jm).
+type message struct {
+	nm *nats.Msg
+	jm jetstream.Msg
+}
+
+func (m message) subject() string {
+	if m.jm != nil {
+		return m.jm.Subject()
+	}
+	return m.nm.Subject
+}
+
+func (m message) data() []byte {
+	if m.jm != nil {
+		return m.jm.Data()
+	}
+	return m.nm.Data
+}
+
+func (m message) header() nats.Header {
+	if m.jm != nil {
+		return m.jm.Headers()
+	}
+	return m.nm.Header
+}
 
 // dispatch moves messages from the inbox to the queue of their library's
 // worker, in the order NATS delivered them. It closes the queues when it
@@ -24,14 +54,22 @@ func (s *Subscription) dispatch() {
 	for {
 		select {
 		case m := <-s.inbox:
-			if !s.route(m) {
+			if !s.route(message{nm: m}) {
+				return
+			}
+		case m := <-s.jsInbox:
+			if !s.route(message{jm: m}) {
 				return
 			}
 		case <-s.inputDone:
 			for {
 				select {
 				case m := <-s.inbox:
-					if !s.route(m) {
+					if !s.route(message{nm: m}) {
+						return
+					}
+				case m := <-s.jsInbox:
+					if !s.route(message{jm: m}) {
 						return
 					}
 				default:
@@ -46,17 +84,24 @@ func (s *Subscription) dispatch() {
 
 // route checks the subject of m and queues m for its library's worker,
 // waiting while that queue is full. It reports false on a hard stop.
-func (s *Subscription) route(m *nats.Msg) bool {
-	if s.dedup && s.duplicate(m) {
+func (s *Subscription) route(m message) bool {
+	if s.dedup && s.duplicate(m.nm) {
 		return true
 	}
 	s.received.Add(1)
-	subj, err := subjects.Parse(m.Subject)
+	subject := m.subject()
+	subj, err := subjects.Parse(subject)
 	if err == nil && subj.Prefix != s.opts.prefix {
-		err = fmt.Errorf("%w: %q: prefix is not %q", subjects.ErrInvalidSubject, m.Subject, s.opts.prefix)
+		err = fmt.Errorf("%w: %q: prefix is not %q", subjects.ErrInvalidSubject, subject, s.opts.prefix)
 	}
 	if err != nil {
 		s.reject(m, err)
+		return true
+	}
+	if s.js != nil && !s.js.selects(subject) {
+		// The consumer's filter is wider than the patterns (they overlap).
+		s.filtered.Add(1)
+		s.ack(m.jm)
 		return true
 	}
 	s.pending.Add(1)
@@ -67,6 +112,7 @@ func (s *Subscription) route(m *nats.Msg) bool {
 	case <-s.quit:
 		s.pending.Add(-1)
 		s.dropped.Add(1)
+		s.giveBack(m.jm)
 		return false
 	}
 }
@@ -104,9 +150,9 @@ func workerIndex(libraryID string, n int) int {
 	return int(h % uint32(n))
 }
 
-// work handles the messages of one queue, one at a time, until the queue
-// is closed or a hard stop.
-func (s *Subscription) work(q <-chan *nats.Msg) {
+// work handles the messages of queue q of worker i, one at a time, until
+// the queue is closed or a hard stop.
+func (s *Subscription) work(i int, q <-chan message) {
 	for {
 		select { // a hard stop wins over queued messages
 		case <-s.quit:
@@ -118,29 +164,48 @@ func (s *Subscription) work(q <-chan *nats.Msg) {
 			if !ok {
 				return
 			}
-			s.handle(m)
+			s.handle(i, m)
 		case <-s.quit:
 			return
 		}
 	}
 }
 
-// handle decodes and checks m and passes it to the handler.
-func (s *Subscription) handle(m *nats.Msg) {
+// handle decodes and checks m, passes it to the handler, and settles it
+// with the server (durable consumers).
+func (s *Subscription) handle(worker int, m message) {
 	defer s.pending.Add(-1)
-	ev, err := event.Decode(m.Data, s.opts.maxEventSize)
+	ev, err := event.Decode(m.data(), s.opts.maxEventSize)
 	if err == nil {
-		err = ev.CheckSubject(m.Subject)
+		err = ev.CheckSubject(m.subject())
 	}
 	if err != nil {
 		s.reject(m, err)
 		return
 	}
 	if ev.ID == "" {
-		ev.ID = idFromHeader(ev, m.Header)
+		ev.ID = idFromHeader(ev, m.header())
 	}
-	d := Delivery{Event: ev, Subject: m.Subject, Header: m.Header}
-	switch matched, err := s.deliver(&d); {
+	d := Delivery{Event: ev, Subject: m.subject(), Header: m.header(), Attempt: 1}
+	if m.jm != nil {
+		if meta, err := m.jm.Metadata(); err == nil {
+			d.Seq = meta.Sequence.Stream
+			d.Attempt = int(min(meta.NumDelivered, uint64(maxMaxDeliver)))
+		}
+	}
+	durable := s.mode == modeDurable && m.jm != nil
+	if durable {
+		f := &inflight{msg: m.jm}
+		if s.opts.handlerTimeout > 0 {
+			f.giveUp = time.Now().Add(s.opts.handlerTimeout).UnixNano()
+		}
+		s.inflight[worker].Store(f)
+	}
+	matched, err := s.deliver(&d)
+	if durable {
+		s.inflight[worker].Store(nil)
+	}
+	switch {
 	case err != nil:
 		s.failed.Add(1)
 		if err != errPanicked {
@@ -150,6 +215,9 @@ func (s *Subscription) handle(m *nats.Msg) {
 		s.filtered.Add(1)
 	default:
 		s.handled.Add(1)
+	}
+	if durable {
+		s.settle(m.jm, &d, err)
 	}
 }
 
@@ -177,10 +245,14 @@ func (s *Subscription) deliver(d *Delivery) (matched bool, err error) {
 	return true, s.handler(ctx, *d)
 }
 
-// reject counts and logs an invalid message.
-func (s *Subscription) reject(m *nats.Msg, err error) {
+// reject counts and logs an invalid message; a durable consumer
+// terminates it (and dead-letters it with [DeadLetterInvalid]).
+func (s *Subscription) reject(m message, err error) {
 	s.invalid.Add(1)
-	s.log.Warn("invalid message skipped", zap.String("subject", m.Subject), zap.Int("size", len(m.Data)), zap.Error(err))
+	s.log.Warn("invalid message skipped", zap.String("subject", m.subject()), zap.Int("size", len(m.data())), zap.Error(err))
+	if s.mode == modeDurable && m.jm != nil {
+		s.settleInvalid(m.jm, err)
+	}
 }
 
 // idFromHeader returns the Nats-Msg-Id header as the id of ev, which has

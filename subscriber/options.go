@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/arrwdb/arrwcdc/event"
@@ -21,9 +22,27 @@ const (
 	// DefaultWorkerQueue is the capacity of each worker's queue.
 	DefaultWorkerQueue = 256
 	// DefaultPendingLimit is how many messages wait between NATS and the
-	// workers before NATS drops further ones.
+	// workers before NATS drops further ones ([Subscribe]).
 	DefaultPendingLimit = 4096
+	// DefaultJetStreamPending is how many messages wait between a
+	// JetStream consumer and the workers ([Consume], [Replay]); the
+	// consumer waits while it is full.
+	DefaultJetStreamPending = 256
+	// DefaultMaxDeliver is how many times [Consume] delivers an event
+	// whose handler fails before dead-lettering it.
+	DefaultMaxDeliver = 5
+	// DefaultAckWait is how long the server waits for a [Consume]
+	// subscription to settle an event before delivering it again.
+	DefaultAckWait = 30 * time.Second
+	// DefaultMaxAckPending is how many events of a durable consumer may be
+	// delivered and not yet settled, across all its subscriptions.
+	DefaultMaxAckPending = 1000
 )
+
+// DefaultBackoff is the delay before each retry of a failed event on a
+// [Consume] subscription: the k-th retry waits DefaultBackoff[k-1], the
+// last value repeating.
+var DefaultBackoff = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}
 
 // Upper bounds of the options, so that a typo cannot allocate gigabytes.
 const (
@@ -31,32 +50,120 @@ const (
 	maxConcurrency  = 1024
 	maxWorkerQueue  = 1 << 20
 	maxPendingLimit = 1 << 24
+	maxMaxDeliver   = 1 << 20
+	maxBackoffSteps = 64
+	maxAckPending   = 1 << 20
 )
 
-// Option configures [Subscribe]. An option with a bad value makes Subscribe
-// fail with an error wrapping [ErrInvalidOption].
+// Option configures [Subscribe], [Consume] or [Replay]. An option with a
+// bad value, or one that the entry point does not take, makes it fail with
+// an error wrapping [ErrInvalidOption].
 type Option func(*options) error
 
+// mode is the kind of subscription an entry point makes.
+type mode uint8
+
+const (
+	modeCore    mode = 1 << iota // Subscribe: core NATS
+	modeDurable                  // Consume: durable JetStream consumer
+	modeReplay                   // Replay: ordered ephemeral consumer
+)
+
+func (m mode) entryPoint() string {
+	switch m {
+	case modeDurable:
+		return "Consume"
+	case modeReplay:
+		return "Replay"
+	default:
+		return "Subscribe"
+	}
+}
+
+// restriction records an option that only some entry points take.
+type restriction struct {
+	option string
+	modes  mode
+}
+
 type options struct {
-	prefix         string
-	queue          string
-	concurrency    int
-	workerQueue    int
-	pendingLimit   int
-	handlerTimeout time.Duration
-	maxEventSize   int
-	log            *zap.Logger
+	prefix          string
+	queue           string
+	concurrency     int
+	workerQueue     int
+	pendingLimit    int
+	pendingLimitSet bool
+	handlerTimeout  time.Duration
+	maxEventSize    int
+	log             *zap.Logger
+
+	// JetStream (Consume, Replay)
+	stream    string
+	deliver   jetstream.DeliverPolicy
+	startSeq  uint64
+	startTime time.Time
+	deliverBy string // the deliver option given, for conflicts
+
+	// Consume only
+	maxDeliver        int
+	backoff           []time.Duration
+	ackWait           time.Duration
+	maxAckPending     int
+	deadLetter        bool
+	deadLetterInvalid bool
+
+	restricted []restriction
 }
 
 func defaultOptions() options {
 	return options{
-		prefix:       subjects.DefaultPrefix,
-		concurrency:  1,
-		workerQueue:  DefaultWorkerQueue,
-		pendingLimit: DefaultPendingLimit,
-		maxEventSize: event.DefaultMaxSize,
-		log:          zap.NewNop(),
+		prefix:        subjects.DefaultPrefix,
+		concurrency:   1,
+		workerQueue:   DefaultWorkerQueue,
+		pendingLimit:  DefaultPendingLimit,
+		maxEventSize:  event.DefaultMaxSize,
+		log:           zap.NewNop(),
+		stream:        DefaultStream,
+		deliver:       jetstream.DeliverAllPolicy,
+		maxDeliver:    DefaultMaxDeliver,
+		backoff:       DefaultBackoff,
+		ackWait:       DefaultAckWait,
+		maxAckPending: DefaultMaxAckPending,
+		deadLetter:    true,
 	}
+}
+
+// restrict notes that option is only for the entry points in modes.
+func (o *options) restrict(option string, modes mode) {
+	o.restricted = append(o.restricted, restriction{option, modes})
+}
+
+// apply applies opts for the entry point of m and checks that m takes
+// them all.
+func (o *options) apply(m mode, opts []Option) error {
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(o); err != nil {
+			return err
+		}
+	}
+	for _, r := range o.restricted {
+		if r.modes&m == 0 {
+			var takers []string
+			for _, mm := range []mode{modeCore, modeDurable, modeReplay} {
+				if r.modes&mm != 0 {
+					takers = append(takers, mm.entryPoint())
+				}
+			}
+			return fmt.Errorf("%w: %s is an option of %s, not of %s", ErrInvalidOption, r.option, strings.Join(takers, " and "), m.entryPoint())
+		}
+	}
+	if m != modeCore && !o.pendingLimitSet {
+		o.pendingLimit = DefaultJetStreamPending
+	}
+	return nil
 }
 
 // WithPrefix sets the subject prefix (default "events"): one or more
@@ -79,8 +186,12 @@ func WithPrefix(prefix string) Option {
 //
 // Order holds within one member only: two events of one library may be
 // handled by different members at the same time.
+//
+// Only [Subscribe] takes it: subscriptions of [Consume] share the work by
+// using the same durable name.
 func Queue(name string) Option {
 	return func(o *options) error {
+		o.restrict("Queue", modeCore)
 		if name == "" || len(name) > maxQueueNameLen || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 			return fmt.Errorf("%w: Queue(%q): want 1 to %d bytes without whitespace or control characters", ErrInvalidOption, name, maxQueueNameLen)
 		}
@@ -117,16 +228,19 @@ func WorkerQueue(n int) Option {
 }
 
 // PendingLimit sets how many messages NATS may buffer for the subscription
-// while the workers are busy (default [DefaultPendingLimit]); beyond that,
-// NATS drops messages and [Stats.Dropped] counts them. The buffer is
-// allocated up front (8 bytes a message); the memory it can hold is bounded
-// by n times the server's max payload. n must be 1 to 2^24.
+// while the workers are busy (default [DefaultPendingLimit] for
+// [Subscribe], [DefaultJetStreamPending] for [Consume] and [Replay]). On a
+// core NATS subscription, NATS drops further messages and [Stats.Dropped]
+// counts them; a JetStream consumer waits instead. The buffer is allocated
+// up front (24 bytes a message); the memory it can hold is bounded by n
+// times the server's max payload. n must be 1 to 2^24.
 func PendingLimit(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > maxPendingLimit {
 			return fmt.Errorf("%w: PendingLimit(%d): want 1 to %d", ErrInvalidOption, n, maxPendingLimit)
 		}
 		o.pendingLimit = n
+		o.pendingLimitSet = true
 		return nil
 	}
 }

@@ -37,7 +37,7 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Run(fmt.Sprintf("concurrency=%d", n), func(b *testing.B) {
 			o := defaultOptions()
 			o.concurrency = n
-			s := start(context.Background(), nil, o, []string{"events.library.*.>"}, nil,
+			s := start(context.Background(), nil, modeCore, o, []string{"events.library.*.>"}, nil,
 				func(context.Context, Delivery) error { return nil })
 			go s.supervise(context.Background())
 			b.SetBytes(int64(len(msgs[0].Data)))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/arrwdb/arrwcdc/event"
@@ -32,9 +33,17 @@ type Delivery struct {
 	event.Event
 	// Subject is the NATS subject the event arrived on.
 	Subject string
-	// Seq is the event's stream sequence; 0 when not known, as on this
-	// version's core NATS subscriptions.
+	// Seq is the event's sequence in the stream: set on every event
+	// delivered by [Consume] or [Replay]; 0 on core NATS subscriptions
+	// ([Subscribe]), which do not know it.
 	Seq uint64
+	// Attempt counts the server's deliveries of this event to the
+	// consumer, this one included: 1 the first time, more when [Consume]
+	// delivers it again after a failure, an ack timeout or a restart. A
+	// delivery lost in transit (one in flight while a subscription stops)
+	// counts too, so Attempt may be higher than the handler calls. Always 1
+	// with [Subscribe] and [Replay].
+	Attempt int
 	// Header holds the message's NATS headers (nil if it had none). It is
 	// shared: read it, don't modify it.
 	Header nats.Header
@@ -58,17 +67,28 @@ type Stats struct {
 	Filtered uint64
 	// Dropped counts messages lost: dropped by NATS because the pending
 	// buffer was full (see [PendingLimit]; these were never Received), or
-	// queued and discarded by [Subscription.Unsubscribe].
+	// queued and discarded by [Subscription.Unsubscribe]. A [Consume]
+	// subscription loses nothing: what it drops was not acknowledged, and
+	// the server delivers it again.
 	Dropped uint64
+	// Retried counts failed events that a [Consume] subscription gave back
+	// to the server to be delivered again after a backoff (a subset of
+	// Failed).
+	Retried uint64
+	// DeadLettered counts events that a [Consume] subscription published
+	// to the dead-letter stream: failed [MaxDeliver] times, or invalid with
+	// [DeadLetterInvalid].
+	DeadLettered uint64
 	// Pending is how many messages wait in the buffer or a worker's queue
 	// or are being handled right now.
 	Pending int
 }
 
-// Subscription is a live subscription made by [Subscribe]. Its methods are
-// safe for concurrent use.
+// Subscription is a live subscription made by [Subscribe], [Consume] or
+// [Replay]. Its methods are safe for concurrent use.
 type Subscription struct {
 	nc       *nats.Conn
+	mode     mode
 	opts     options
 	log      *zap.Logger
 	handler  Handler
@@ -76,10 +96,13 @@ type Subscription struct {
 	patterns []string
 	dedup    bool // patterns overlap outside a queue group: drop the copies
 
-	subs       []*nats.Subscription // set before the supervisor starts, then fixed
-	subDropped []atomic.Int64       // NATS drops of subs[i], saved before removal
-	inbox      chan *nats.Msg       // fed by NATS, never closed
-	queues     []chan *nats.Msg     // one per worker, closed by the dispatcher
+	subs       []*nats.Subscription       // core NATS; set before the supervisor starts, then fixed
+	subDropped []atomic.Int64             // NATS drops of subs[i], saved before removal
+	js         *jsSource                  // JetStream; set before the supervisor starts
+	inbox      chan *nats.Msg             // core NATS: fed by NATS, never closed; nil for JetStream
+	jsInbox    chan jetstream.Msg         // JetStream: fed by the consumer, never closed; nil for core NATS
+	queues     []chan message             // one per worker, closed by the dispatcher
+	inflight   []atomic.Pointer[inflight] // per worker: the JetStream message being handled
 
 	runCtx    context.Context // handler ctx parent: Subscribe's values, cancelled on stop
 	cancelRun context.CancelFunc
@@ -94,6 +117,7 @@ type Subscription struct {
 	err       error // of removing the NATS subscriptions; set before done closes
 
 	received, handled, failed, invalid, filtered, dropped atomic.Uint64
+	retried, deadLettered                                 atomic.Uint64
 	pending                                               atomic.Int64
 }
 
@@ -116,10 +140,8 @@ func Subscribe(ctx context.Context, nc *nats.Conn, filter Filter, handler Handle
 		return nil, errors.New("subscriber: nil Handler")
 	}
 	o := defaultOptions()
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+	if err := o.apply(modeCore, opts); err != nil {
+		return nil, err
 	}
 	pats, err := filter.patterns(o.prefix)
 	if err != nil {
@@ -129,7 +151,7 @@ func Subscribe(ctx context.Context, nc *nats.Conn, filter Filter, handler Handle
 		return nil, fmt.Errorf("subscriber: %w", err)
 	}
 
-	s := start(ctx, nc, o, pats, filter.Match, handler)
+	s := start(ctx, nc, modeCore, o, pats, filter.Match, handler)
 	fail := func(err error) (*Subscription, error) {
 		s.stop()
 		go s.supervise(ctx)
@@ -156,16 +178,17 @@ func Subscribe(ctx context.Context, nc *nats.Conn, filter Filter, handler Handle
 	return s, nil
 }
 
-// start returns a subscription for pats with its dispatcher and workers
-// running; the caller adds the NATS subscriptions on nc, then starts
-// supervise.
-func start(ctx context.Context, nc *nats.Conn, o options, pats []string, match func(event.Event) bool, handler Handler) *Subscription {
+// start returns a subscription of mode m for pats with its dispatcher and
+// workers running; the caller adds the NATS subscriptions on nc (core) or
+// the consumer (JetStream), then starts supervise.
+func start(ctx context.Context, nc *nats.Conn, m mode, o options, pats []string, match func(event.Event) bool, handler Handler) *Subscription {
 	log := o.log.Named("subscriber").With(zap.Strings("subjects", pats))
 	if o.queue != "" {
 		log = log.With(zap.String("queue", o.queue))
 	}
 	s := &Subscription{
 		nc:       nc,
+		mode:     m,
 		opts:     o,
 		log:      log,
 		handler:  handler,
@@ -173,20 +196,26 @@ func start(ctx context.Context, nc *nats.Conn, o options, pats []string, match f
 		patterns: pats,
 		// In a queue group the server delivers each message to one
 		// subscription of the group, whatever pattern matched: no copies.
-		dedup:      o.queue == "" && anyOverlap(pats),
-		subDropped: make([]atomic.Int64, len(pats)),
-		inbox:      make(chan *nats.Msg, o.pendingLimit),
-		queues:     make([]chan *nats.Msg, o.concurrency),
-		drainReq:   make(chan struct{}),
-		quit:       make(chan struct{}),
-		inputDone:  make(chan struct{}),
-		done:       make(chan struct{}),
+		// A JetStream consumer delivers each stored message once.
+		dedup:     m == modeCore && o.queue == "" && anyOverlap(pats),
+		queues:    make([]chan message, o.concurrency),
+		inflight:  make([]atomic.Pointer[inflight], o.concurrency),
+		drainReq:  make(chan struct{}),
+		quit:      make(chan struct{}),
+		inputDone: make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if m == modeCore {
+		s.subDropped = make([]atomic.Int64, len(pats))
+		s.inbox = make(chan *nats.Msg, o.pendingLimit)
+	} else {
+		s.jsInbox = make(chan jetstream.Msg, o.pendingLimit)
 	}
 	s.runCtx, s.cancelRun = context.WithCancel(context.WithoutCancel(ctx))
 	for i := range s.queues {
-		q := make(chan *nats.Msg, o.workerQueue)
+		q := make(chan message, o.workerQueue)
 		s.queues[i] = q
-		s.workers.Go(func() { s.work(q) })
+		s.workers.Go(func() { s.work(i, q) })
 	}
 	s.workers.Go(s.dispatch)
 	return s
@@ -236,13 +265,15 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 // at any time, also after the subscription stopped.
 func (s *Subscription) Stats() Stats {
 	st := Stats{
-		Received: s.received.Load(),
-		Handled:  s.handled.Load(),
-		Failed:   s.failed.Load(),
-		Invalid:  s.invalid.Load(),
-		Filtered: s.filtered.Load(),
-		Dropped:  s.dropped.Load(),
-		Pending:  int(s.pending.Load()) + len(s.inbox),
+		Received:     s.received.Load(),
+		Handled:      s.handled.Load(),
+		Failed:       s.failed.Load(),
+		Invalid:      s.invalid.Load(),
+		Filtered:     s.filtered.Load(),
+		Dropped:      s.dropped.Load(),
+		Retried:      s.retried.Load(),
+		DeadLettered: s.deadLettered.Load(),
+		Pending:      int(s.pending.Load()) + len(s.inbox) + len(s.jsInbox),
 	}
 	for i, sub := range s.subs {
 		if n, err := sub.Dropped(); err == nil {
@@ -278,11 +309,18 @@ func (s *Subscription) supervise(ctx context.Context) {
 			graceful = false
 		}
 	}
-	s.err = s.closeNATS(graceful)
+	if s.js != nil {
+		s.err = s.js.close(s, graceful)
+	} else {
+		s.err = s.closeNATS(graceful)
+	}
 	close(s.inputDone)
 	s.workers.Wait()
 	s.sweep()
 	s.cancelRun()
+	if s.js != nil {
+		s.js.finish(s)
+	}
 	s.log.Debug("stopped", zap.Bool("drained", graceful))
 }
 
@@ -326,17 +364,24 @@ func (s *Subscription) saveDropped() {
 
 // sweep discards what is left once the goroutines have exited: queued
 // events after a hard stop, and messages NATS put in the inbox.
+// A JetStream message is given back to the server (Nak) so that it comes
+// again at once, to this durable consumer's other subscriptions or after a
+// restart.
 func (s *Subscription) sweep() {
 	for _, q := range s.queues {
-		for range q {
+		for m := range q {
 			s.pending.Add(-1)
 			s.dropped.Add(1)
+			s.giveBack(m.jm)
 		}
 	}
 	for {
 		select {
 		case <-s.inbox:
 			s.dropped.Add(1)
+		case m := <-s.jsInbox:
+			s.dropped.Add(1)
+			s.giveBack(m)
 		default:
 			return
 		}
