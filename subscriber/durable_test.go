@@ -562,3 +562,45 @@ func TestDurableDeliveryFields(t *testing.T) {
 		t.Errorf("delivery %+v", d)
 	}
 }
+
+// Ending the ctx drains a JetStream subscription; a closed connection
+// does not hang Drain or Unsubscribe.
+func TestJetStreamStopCases(t *testing.T) {
+	e := newJSEnv(t)
+	c := checker.New()
+	publishJS(t, e.pub, c, newEvent(t, libA, event.TypeDocumentAdded, 1), newEvent(t, libB, event.TypeDocumentAdded, 2))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := subscriber.Consume(ctx, e.js, "ctx-end", subscriber.Filter{}, recordTo(t, c), logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Wait(t, waitTimeout)
+	cancel()
+	select {
+	case <-s.Done():
+	case <-time.After(waitTimeout):
+		t.Fatal("ctx end did not stop the subscription")
+	}
+	consumerSettled(t, e.js, "ctx-end")
+	c.Require(t)
+
+	for _, durable := range []string{"closed", ""} {
+		t.Run("closed connection "+durable, func(t *testing.T) {
+			nc := testnats.Conn(t, e.url)
+			js := testnats.JetStream(t, nc)
+			var s *subscriber.Subscription
+			if durable != "" {
+				s = consume(t, js, durable, subscriber.Filter{}, (&recorder{}).handle)
+			} else {
+				s = replay(t, js, subscriber.Filter{}, (&recorder{}).handle)
+			}
+			waitStats(t, s, func(st subscriber.Stats) bool { return st.Handled == 2 })
+			nc.Close()
+			drain(t, s)
+			if err := s.Unsubscribe(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

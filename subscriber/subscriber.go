@@ -225,8 +225,10 @@ func start(ctx context.Context, nc *nats.Conn, m mode, o options, pats []string,
 // been handled, and returns once every goroutine of the subscription has
 // exited. If ctx ends first, Drain stops as [Subscription.Unsubscribe]
 // does and returns ctx.Err(). Otherwise it returns the error, if any, of
-// removing the NATS subscriptions (a closed connection is not an error).
-// Drain is idempotent. Calling it from a handler deadlocks: use a goroutine.
+// removing the NATS subscriptions or stopping the JetStream consumer (a
+// closed connection is not an error). On a [Consume] subscription, the
+// events handled are acknowledged before Drain returns. Drain is
+// idempotent. Calling it from a handler deadlocks: use a goroutine.
 func (s *Subscription) Drain(ctx context.Context) error {
 	s.drainOnce.Do(func() { close(s.drainReq) })
 	select {
@@ -244,10 +246,12 @@ func (s *Subscription) Drain(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Unsubscribe stops at once: it removes the NATS subscriptions, drops the
-// queued events (counted in [Stats.Dropped]), cancels the ctx of running
-// handlers and waits for them to return, and returns once every goroutine
-// of the subscription has exited. It returns the error, if any, of
+// Unsubscribe stops at once: it removes the NATS subscriptions (or stops
+// the JetStream consumer), drops the queued events (counted in
+// [Stats.Dropped]; a [Consume] subscription gives them back to the server,
+// which delivers them again at once), cancels the ctx of running handlers
+// and waits for them to return, and returns once every goroutine of the
+// subscription has exited. It returns the error, if any, of
 // removing the NATS subscriptions (a closed connection is not an error).
 // Unsubscribe is idempotent, and may follow or interrupt a Drain. Calling
 // it from a handler deadlocks: use a goroutine.
