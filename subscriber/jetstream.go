@@ -139,8 +139,12 @@ func startJS(ctx context.Context, js jetstream.JetStream, m mode, o options, pat
 	if src.consumer != "" {
 		s.log = s.log.With(zap.String("consumer", src.consumer))
 	}
+	batch := pullBatch
+	if m == modeDurable {
+		batch = min(batch, o.maxAckPending)
+	}
 	cc, err := src.cons.Consume(s.onJSMsg,
-		jetstream.PullMaxMessages(pullBatch),
+		jetstream.PullMaxMessages(batch),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if s.runCtx.Err() == nil {
 				s.log.Warn("consumer", zap.Error(err))

@@ -121,9 +121,12 @@ func Backoff(delays ...time.Duration) Option {
 // AckWait sets how long the server waits for a [Consume] subscription to
 // settle an event it delivered before delivering it again, to this
 // subscription or another one of the durable (default [DefaultAckWait]).
-// The time an event waits in the subscription's queues counts; a handler
-// that runs longer is kept alive (the subscription tells the server it is
-// in progress). d must be 1 s to 24 h.
+// A handler that runs longer keeps its event (the subscription tells the
+// server it is in progress), but the time an event waits in the
+// subscription before its handler starts counts: up to [MaxAckPending]
+// handler calls, spread over the [Concurrency] workers, must fit in d, or
+// waiting events are delivered again (and handled twice). d must be 1 s
+// to 24 h.
 func AckWait(d time.Duration) Option {
 	return func(o *options) error {
 		o.restrict("AckWait", modeDurable)

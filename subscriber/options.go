@@ -35,8 +35,11 @@ const (
 	// subscription to settle an event before delivering it again.
 	DefaultAckWait = 30 * time.Second
 	// DefaultMaxAckPending is how many events of a durable consumer may be
-	// delivered and not yet settled, across all its subscriptions.
-	DefaultMaxAckPending = 1000
+	// delivered and not yet settled, across all its subscriptions. It
+	// bounds how long an event waits in a subscription before its handler
+	// runs: 256 handler calls of 100 ms on one worker fit in the default
+	// [AckWait].
+	DefaultMaxAckPending = 256
 )
 
 // DefaultBackoff is the delay before each retry of a failed event on a
