@@ -35,9 +35,11 @@ const pullBatch = 256
 // for the guarantees, the dead-letter stream and order.
 //
 // Subscriptions with the same durable name, in one process or many, share
-// the events: each is delivered to one of them at a time. The consumer
-// stays on the server after the subscription stops, and the next Consume
-// with its name resumes where it left off.
+// the events: each is delivered to one of them at a time. They must use
+// the same filter and options, since each Consume updates the consumer on
+// the server to its own. The consumer stays on the server after the
+// subscription stops, and the next Consume with its name resumes where it
+// left off.
 //
 // Errors: a bad durable name, filter or option wraps [ErrInvalidFilter] or
 // [ErrInvalidOption]; a nil js or handler, an ended ctx, and JetStream
