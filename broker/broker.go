@@ -15,8 +15,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"go.uber.org/zap"
 
+	"github.com/arrwdb/arrwcdc/auth"
 	"github.com/arrwdb/arrwcdc/internal/natslog"
 )
 
@@ -29,8 +31,17 @@ type Broker struct {
 	cfg Config
 	log *zap.Logger
 
-	mu  sync.Mutex
-	srv *server.Server
+	// Security, fixed by New: the users of UsersFile and Users, the token
+	// verifier (nil: no callout), the internal user's random password
+	// ("" when auth is off) and the callout's account key.
+	users    []User
+	tokens   *auth.Verifier
+	password string
+	issuer   nkeys.KeyPair
+
+	mu      sync.Mutex
+	srv     *server.Server
+	callout *nats.Conn // the auth callout responder's connection
 }
 
 // New validates cfg and returns a Broker that is not started yet. A nil log
@@ -42,7 +53,11 @@ func New(cfg Config, log *zap.Logger) (*Broker, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Broker{cfg: cfg.WithDefaults(), log: log.Named("broker")}, nil
+	b := &Broker{cfg: cfg.WithDefaults(), log: log.Named("broker")}
+	if err := b.initSecurity(); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	return b, nil
 }
 
 // Config returns the configuration in force, defaults filled in.
@@ -71,6 +86,14 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.srv = srv
 	b.mu.Unlock()
 
+	// The callout responder must listen before any other connection
+	// opens, or that connection waits for a callout nobody answers
+	// (notes/auth-callout.md, 2).
+	if err := b.startCallout(); err != nil {
+		_ = b.Shutdown(context.Background())
+		return fmt.Errorf("%w: auth callout: %w", ErrNotReady, err)
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ReadyTimeout)
 	defer cancel()
 	if err := b.provision(ctx); err != nil {
@@ -81,7 +104,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		zap.String("client_url", b.ClientURL()),
 		zap.String("cluster_url", b.ClusterURL()),
 		zap.String("monitor_url", b.MonitorURL()),
-		zap.String("server_name", srv.Name()))
+		zap.String("server_name", srv.Name()),
+		zap.Int("users", len(b.users)),
+		zap.Bool("token_callout", b.tokens != nil),
+		zap.Bool("tls", b.cfg.TLS.Enabled()),
+		zap.Bool("cluster_tls", b.cfg.ClusterTLS.Enabled()))
 	return nil
 }
 
@@ -106,9 +133,12 @@ func (b *Broker) provision(ctx context.Context) error {
 // safe to call more than once and on a Broker that never started.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
-	srv := b.srv
-	b.srv = nil
+	srv, callout := b.srv, b.callout
+	b.srv, b.callout = nil, nil
 	b.mu.Unlock()
+	if callout != nil {
+		callout.Close()
+	}
 	if srv == nil {
 		return nil
 	}
@@ -133,13 +163,25 @@ func (b *Broker) Server() *server.Server {
 	return b.srv
 }
 
-// Connect opens an in-process client connection (no TCP) to the node.
+// Connect opens an in-process client connection (no TCP, no TLS) to the
+// node. When clients must authenticate it logs in as [InternalUser], which
+// may do everything; opts given here come after, so they may override it.
 func (b *Broker) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	srv := b.Server()
 	if srv == nil {
 		return nil, errors.New("broker: not started")
 	}
-	return nats.Connect("", append([]nats.Option{nats.InProcessServer(srv)}, opts...)...)
+	return nats.Connect("", append(b.internalOptions(srv), opts...)...)
+}
+
+// internalOptions are the nats.Options of an in-process connection as
+// the internal user to srv; [Broker.Connect] uses them.
+func (b *Broker) internalOptions(srv *server.Server) []nats.Option {
+	opts := []nats.Option{nats.InProcessServer(srv)}
+	if b.password != "" {
+		opts = append(opts, nats.UserInfo(InternalUser, b.password))
+	}
+	return opts
 }
 
 // ClientURL is the nats:// URL of the client listener, "" when not started.
@@ -191,16 +233,17 @@ func (b *Broker) natsOptions() (*server.Options, error) {
 		}
 	}
 	opts := &server.Options{
-		ServerName: name,
-		Host:       host,
-		Port:       port,
-		NoSigs:     true,
-		NoLog:      false,
-		MaxPayload: c.MaxPayload,
-		JetStream:  true,
-		StoreDir:   c.DataDir,
-		Debug:      c.Debug,
-		Trace:      c.Trace,
+		AuthTimeout: authTimeout.Seconds(),
+		ServerName:  name,
+		Host:        host,
+		Port:        port,
+		NoSigs:      true,
+		NoLog:       false,
+		MaxPayload:  c.MaxPayload,
+		JetStream:   true,
+		StoreDir:    c.DataDir,
+		Debug:       c.Debug,
+		Trace:       c.Trace,
 	}
 	if c.MonitorListen != "" {
 		h, p, err := splitListen(c.MonitorListen)
@@ -222,6 +265,9 @@ func (b *Broker) natsOptions() (*server.Options, error) {
 			}
 			opts.Routes = append(opts.Routes, u)
 		}
+	}
+	if err := b.securityOptions(opts); err != nil {
+		return nil, err
 	}
 	return opts, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arrwdb/arrwcdc/auth"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
 
@@ -59,6 +60,44 @@ type Config struct {
 	// Debug and Trace turn on nats-server's verbose logs.
 	Debug bool `yaml:"debug"`
 	Trace bool `yaml:"trace"`
+
+	// Security (DESIGN §8): all off in the zero value. Setting any of
+	// UsersFile, Users, TokenSecretFile, TokenPublicKeyFile or Tokens makes
+	// every client connection authenticate; the broker's own connections
+	// ([Broker.Connect]) then log in as [InternalUser].
+
+	// UsersFile is a YAML file of users with roles ([LoadUsers]). "" means
+	// none.
+	UsersFile string `yaml:"users_file"`
+	// Users are users given in code, added to those of UsersFile.
+	Users []User `yaml:"users"`
+	// TokenSecretFile holds the HS256 secret of the tokens the NATS auth
+	// callout accepts ([auth.LoadVerifier]); setting it turns the callout
+	// on. "" means none.
+	TokenSecretFile string `yaml:"token_secret_file"`
+	// TokenPublicKeyFile holds the RS256 public key (PEM) of the tokens;
+	// setting it turns the callout on. At most one of the two.
+	TokenPublicKeyFile string `yaml:"token_public_key_file"`
+	// Tokens is a verifier given in code (tests, an embedding program); it
+	// turns the callout on and takes the place of the two files.
+	Tokens *auth.Verifier `yaml:"-"`
+	// TLS of the client listener. The zero value means plain TCP.
+	TLS TLSConfig `yaml:"tls"`
+	// ClusterTLS of the route listener and of the routes this node dials.
+	// The zero value means plain TCP.
+	ClusterTLS TLSConfig `yaml:"cluster_tls"`
+}
+
+// AuthEnabled reports whether clients must authenticate: users or the
+// token callout are configured.
+func (c Config) AuthEnabled() bool {
+	return c.UsersFile != "" || len(c.Users) > 0 || c.CalloutEnabled()
+}
+
+// CalloutEnabled reports whether the broker serves the NATS auth callout
+// for tokens.
+func (c Config) CalloutEnabled() bool {
+	return c.Tokens != nil || c.TokenSecretFile != "" || c.TokenPublicKeyFile != ""
 }
 
 // StreamConfig holds the limits of the EVENTS stream.
@@ -170,6 +209,7 @@ func (c Config) Validate() error {
 	if c.ReadyTimeout < 0 {
 		errs = append(errs, fmt.Errorf("ready_timeout: %v: must not be negative", c.ReadyTimeout))
 	}
+	errs = append(errs, c.securityErrors()...)
 	return errors.Join(errs...)
 }
 
@@ -227,4 +267,35 @@ func sameHostPort(a, b string) bool {
 		return h
 	}
 	return norm(ah) == norm(bh)
+}
+
+// securityErrors checks the users, token and TLS settings; it reads the
+// files they name.
+func (c Config) securityErrors() []error {
+	var errs []error
+	if c.UsersFile != "" {
+		if _, err := LoadUsers(c.UsersFile); err != nil {
+			errs = append(errs, fmt.Errorf("users_file: %q: %w", c.UsersFile, err))
+		}
+	}
+	if err := ValidateUsers(c.Users); err != nil {
+		errs = append(errs, fmt.Errorf("users: %w", err))
+	}
+	if c.Tokens == nil {
+		if c.TokenSecretFile != "" && c.TokenPublicKeyFile != "" {
+			errs = append(errs, fmt.Errorf("token_public_key_file: %q: give it or token_secret_file, not both", c.TokenPublicKeyFile))
+		} else if _, err := auth.LoadVerifier(c.TokenSecretFile, c.TokenPublicKeyFile); err != nil {
+			field, path := "token_secret_file", c.TokenSecretFile
+			if path == "" {
+				field, path = "token_public_key_file", c.TokenPublicKeyFile
+			}
+			errs = append(errs, fmt.Errorf("%s: %q: %w", field, path, err))
+		}
+	}
+	errs = append(errs, c.TLS.validate("tls", false)...)
+	errs = append(errs, c.ClusterTLS.validate("cluster_tls", true)...)
+	if c.ClusterTLS != (TLSConfig{}) && c.ClusterListen == "" {
+		errs = append(errs, errors.New("cluster_tls: need cluster_listen"))
+	}
+	return errs
 }
