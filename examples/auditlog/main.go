@@ -31,7 +31,7 @@ func main() {
 
 func run(ctx context.Context, url, dbPath string) error {
 	log, _ := zap.NewProduction()
-	defer log.Sync() //nolint:errcheck
+	defer log.Sync()                     //nolint:errcheck
 	db, err := outbox.OpenSQLite(dbPath) // WAL and immediate transactions: safe for several writers
 	if err != nil {
 		return err
@@ -58,4 +58,3 @@ func run(ctx context.Context, url, dbPath string) error {
 	<-sub.Done() // ctx ended: the subscription drains by itself
 	return nil
 }
-
