@@ -31,8 +31,9 @@ func main() {
 
 func run(ctx context.Context, url, dbPath string) error {
 	log, _ := zap.NewProduction()
-	defer log.Sync()                     //nolint:errcheck
-	db, err := outbox.OpenSQLite(dbPath) // WAL and immediate transactions: safe for several writers
+	defer log.Sync() //nolint:errcheck
+	// WAL and immediate transactions: safe for several auditors on one file.
+	db, err := outbox.OpenSQLite(dbPath)
 	if err != nil {
 		return err
 	}
