@@ -67,6 +67,51 @@ type Config struct {
 	DemoApp DemoAppConfig
 	// Healthcheck holds the settings of healthcheck.
 	Healthcheck HealthcheckConfig
+	// Bench holds the load of bench; zero for the other commands.
+	Bench BenchConfig
+}
+
+// Scenarios of the bench command, for [BenchConfig.Scenario].
+var BenchScenarios = []string{"publish", "e2e", "ws", "ws-peer", "replay", "outbox"}
+
+// BenchConfig holds the settings of the bench command (package
+// internal/bench runs them). For bench, NATSURL defaults to empty, which
+// means an embedded broker in a temporary directory.
+type BenchConfig struct {
+	// Scenario is what is measured: --scenario, one of [BenchScenarios].
+	// Default "publish".
+	Scenario string
+	// Mode is how events are published: --mode, sync (Publish, one ack at
+	// a time), async (PublishAsync) or core (fire-and-forget core NATS;
+	// publish and e2e only). Default "async".
+	Mode string
+	// Events is how many events to publish: --events. 0 means the
+	// scenario's default (internal/bench.DefaultEvents).
+	Events int
+	// Size is the encoded size of each event in bytes: --size, at most
+	// 1 MiB. Default 300; a size below the envelope's own (about 230 bytes)
+	// gives the smallest event.
+	Size int
+	// Rate is the target publish rate in events per second: --rate. 0
+	// means as fast as possible (saturate).
+	Rate float64
+	// Clients is the number of WebSocket clients of ws and ws-peer:
+	// --clients. Default 10.
+	Clients int
+	// Libraries is the number of libraries the events are spread over,
+	// round robin (and the clients too): --libraries. Default 1.
+	Libraries int
+	// Duration stops publishing after this long even if Events are not all
+	// sent: --duration. 0 means no limit.
+	Duration time.Duration
+	// JSON prints the result as one JSON object: --json. false means a
+	// table.
+	JSON bool
+	// CPUProfile and MemProfile write pprof profiles of the measured
+	// phase (the whole process: broker, bridge and clients included):
+	// --cpu-profile, --mem-profile. "" means none.
+	CPUProfile string
+	MemProfile string
 }
 
 // DemoAppConfig holds the settings of the demo-app command.

@@ -64,7 +64,7 @@ func TestDefaults(t *testing.T) {
 		{"demo-app", natsURL, "127.0.0.1:8080", false},
 		{"tail", natsURL, "", false},
 		{"publish", natsURL, "", false},
-		{"bench", natsURL, "", false},
+		{"bench", nil, "", false}, // empty: an embedded broker
 	}
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {
@@ -318,7 +318,7 @@ func TestForeignFlags(t *testing.T) {
 		want    string
 	}{
 		{"broker flag in tail", "tail", []string{"--nats-listen", "127.0.0.1:4300"}, config.ErrUnknownSetting, "--nats-listen: unknown setting of tail (it belongs to serve, broker)"},
-		{"tail flag in serve", "serve", []string{"-json"}, config.ErrUnknownSetting, "(it belongs to tail)"},
+		{"tail flag in serve", "serve", []string{"-json"}, config.ErrUnknownSetting, "(it belongs to tail, bench)"},
 		{"nats-url in serve", "serve", []string{"--nats-url=nats://x:4222"}, config.ErrUnknownSetting, "bridge, demo-app, tail, publish, bench"},
 		{"no such flag", "bridge", []string{"--bogus"}, config.ErrUnknownSetting, "--bogus: unknown setting of bridge"},
 		{"flag in version", "version", []string{"--prefix", "x"}, config.ErrUnknownSetting, "unknown setting of version"},
@@ -365,7 +365,7 @@ func TestValidate(t *testing.T) {
 		{"max age under the dedup window", "broker", []string{"--stream-max-age", "1m"}, map[string]string{"stream-max-age": "1m"}, nil},
 		{"bad http port", "bridge", []string{"--http-listen", "127.0.0.1:70000", "--nats-url", "http://x:4222,nats://ok:4222,nats://"},
 			map[string]string{"http-listen": "127.0.0.1:70000", "nats-url": "http://x:4222|nats://"}, nil},
-		{"empty nats urls", "bench", []string{"--nats-url", ","}, map[string]string{"nats-url": ""}, nil},
+		{"empty nats urls", "tail", []string{"--nats-url", ","}, map[string]string{"nats-url": ""}, nil},
 		{"tail", "tail", []string{"--library", "a b", "--type", "Document.added,document.*,x", "--subject", "other.>"},
 			map[string]string{"library": "a b", "type": "Document.added|x", "subject": "other.>|other.>"},
 			[]error{subjects.ErrInvalidLibraryID, subjects.ErrInvalidType, subjects.ErrInvalidPattern}},
@@ -514,7 +514,8 @@ func flagNames(command string) []string {
 	all := []string{"config", "prefix", "log-level", "log-format", "nats-listen", "cluster-listen", "cluster-name", "routes",
 		"monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
 		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url",
-		"since-seq", "since-time", "all"}
+		"since-seq", "since-time", "all",
+		"scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "cpu-profile", "mem-profile"}
 	var names []string
 	for _, name := range all {
 		_, err := config.Loader{}.Load(command, []string{"--" + name + "=x"})
@@ -535,7 +536,7 @@ func TestCommandFlags(t *testing.T) {
 		"demo-app":    append(append([]string{}, common...), "http-listen", "nats-url", "db", "source", "search-events"),
 		"tail":        append(append([]string{}, common...), "nats-url", "library", "type", "subject", "json", "since-seq", "since-time", "all"),
 		"publish":     append(append([]string{}, common...), "nats-url", "library", "type", "data", "source", "id"),
-		"bench":       append(append([]string{}, common...), "nats-url"),
+		"bench":       append(append([]string{}, common...), "nats-url", "scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "json", "cpu-profile", "mem-profile"),
 		"version":     nil,
 		"healthcheck": {"url"},
 	}

@@ -42,7 +42,7 @@ const (
 const (
 	allCmds     = "serve broker bridge demo-app tail publish bench" // not version: it takes only --help
 	brokerCmds  = "serve broker"
-	natsClients = "bridge demo-app tail publish bench"
+	natsClients = "bridge demo-app tail publish" // bench: its own row, default empty
 )
 
 // setting is one flag with its env twin and YAML key. Adding a setting is
@@ -98,6 +98,19 @@ var settings = []setting{
 	{"search-events", "demo-app", "1", "share of searches that publish search.performed, 0 to 1 (`rate`); 0 turns them off", func(c *Config) flag.Value { return (*float64Value)(&c.DemoApp.SearchRate) }},
 
 	{"url", "healthcheck", "", "`url` to GET", func(c *Config) flag.Value { return (*stringValue)(&c.Healthcheck.URL) }},
+
+	{"nats-url", "bench", "", "comma-separated NATS server `urls` (repeatable); empty means an embedded broker in a temporary directory", func(c *Config) flag.Value { return (*listValue)(&c.NATSURL) }},
+	{"scenario", "bench", "publish", "what to measure (`name`): publish, e2e, ws, ws-peer, replay or outbox", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Scenario) }},
+	{"mode", "bench", "async", "publish `mode`: sync, async or core (core: publish and e2e only)", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Mode) }},
+	{"events", "bench", "", "`count` of events to publish; 0 means the scenario's default", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Events) }},
+	{"size", "bench", "300", "encoded size of each event in `bytes`", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Size) }},
+	{"rate", "bench", "", "target publish `rate` in events/s; 0 means as fast as possible", func(c *Config) flag.Value { return (*float64Value)(&c.Bench.Rate) }},
+	{"clients", "bench", "10", "`count` of WebSocket clients (ws, ws-peer)", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Clients) }},
+	{"libraries", "bench", "1", "`count` of libraries the events and clients are spread over", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Libraries) }},
+	{"duration", "bench", "", "stop publishing after this `duration` even if --events are not all sent; 0 means no limit", func(c *Config) flag.Value { return (*durationValue)(&c.Bench.Duration) }},
+	{"json", "bench", "", "print the result as one JSON object instead of a table", func(c *Config) flag.Value { return (*boolValue)(&c.Bench.JSON) }},
+	{"cpu-profile", "bench", "", "write a CPU profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.CPUProfile) }},
+	{"mem-profile", "bench", "", "write an allocation profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.MemProfile) }},
 }
 
 // takes reports whether command takes s.

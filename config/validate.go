@@ -57,7 +57,8 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // [broker.Config.Validate] (serve, broker), a bad library id, type, type
 // pattern or subject pattern (tail, publish), more than one of tail's
 // --since-seq, --since-time and --all, publish --data that is not a JSON
-// object. An unknown c.Command gives [ErrUnknownCommand].
+// object, bench settings out of range (see [BenchConfig]). An unknown
+// c.Command gives [ErrUnknownCommand].
 func (c Config) Validate() error {
 	if !knownCommand(c.Command) {
 		return fmt.Errorf("%w %q", ErrUnknownCommand, c.Command)
@@ -82,7 +83,7 @@ func (c Config) Validate() error {
 		check("log-format", c.LogFormat, oneOf(c.LogFormat, "console", "json"))
 	}
 	if takes("nats-url") {
-		if len(c.NATSURL) == 0 {
+		if len(c.NATSURL) == 0 && c.Command != "bench" { // bench: empty means embedded
 			check("nats-url", "", errors.New("want at least one nats://host:port"))
 		}
 		for _, u := range c.NATSURL {
@@ -150,6 +151,8 @@ func (c Config) Validate() error {
 		if !(d.SearchRate >= 0 && d.SearchRate <= 1) {
 			check("search-events", strconv.FormatFloat(d.SearchRate, 'g', -1, 64), errors.New("want a rate from 0 to 1"))
 		}
+	case "bench":
+		errs = append(errs, c.benchErrors()...)
 	case "healthcheck":
 		if u, err := url.Parse(c.Healthcheck.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			check("url", c.Healthcheck.URL, errors.New("want an http:// or https:// URL"))
@@ -271,4 +274,33 @@ func jsonObject(s string) error {
 		return errors.New("want a JSON object such as {\"title\":\"x\"}")
 	}
 	return nil
+}
+
+// benchErrors checks the bench settings against the limits in the comments
+// of [BenchConfig].
+func (c Config) benchErrors() []error {
+	b := c.Bench
+	var errs []error
+	check := func(field string, bad bool, msg string) {
+		if bad {
+			errs = append(errs, &FieldError{Field: field, Value: c.valueOf(field), Err: errors.New(msg)})
+		}
+	}
+	if err := oneOf(b.Scenario, BenchScenarios...); err != nil {
+		errs = append(errs, &FieldError{Field: "scenario", Value: b.Scenario, Err: err})
+	}
+	if err := oneOf(b.Mode, "sync", "async", "core"); err != nil {
+		errs = append(errs, &FieldError{Field: "mode", Value: b.Mode, Err: err})
+	}
+	check("mode", b.Mode == "core" && b.Scenario != "publish" && b.Scenario != "e2e",
+		"core publishes bypass the stream: only with --scenario publish or e2e")
+	check("events", b.Events < 0, "want 0 (the scenario's default) or more")
+	check("size", b.Size < 1 || b.Size > 1<<20, "want 1 to 1048576 bytes")
+	check("rate", !(b.Rate >= 0), "want 0 (as fast as possible) or more events/s")
+	check("clients", b.Clients < 1 || b.Clients > 100_000, "want 1 to 100000")
+	check("libraries", b.Libraries < 1 || b.Libraries > 100_000, "want 1 to 100000")
+	check("duration", b.Duration < 0, "want 0 (no limit) or more")
+	check("nats-url", b.Scenario == "ws-peer" && len(c.NATSURL) > 0,
+		"ws-peer runs its own nats-server with a websocket listener: leave --nats-url empty")
+	return errs
 }
