@@ -604,3 +604,39 @@ func TestJetStreamStopCases(t *testing.T) {
 		})
 	}
 }
+
+// Unsubscribe while events stream in loses none of them for AckWait (an
+// hour here): what was in flight is given back and the next subscription
+// of the durable gets it at once.
+func TestUnsubscribeWhileFlowing(t *testing.T) {
+	e := newJSEnv(t)
+	c := checker.New()
+	var handled atomic.Int64
+	h := func(ctx context.Context, d subscriber.Delivery) error {
+		handled.Add(1)
+		return recordTo(t, c)(ctx, d)
+	}
+	s1 := consume(t, e.js, "flowing", subscriber.Filter{}, h, subscriber.AckWait(time.Hour), subscriber.Concurrency(3))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		publishMany(t, e.pub, 3000, libraries(9), c, nil)
+	}()
+	testnats.Eventually(t, waitTimeout, func() error {
+		if n := handled.Load(); n < 500 {
+			return fmt.Errorf("%d handled", n)
+		}
+		return nil
+	})
+	if err := s1.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := consume(t, e.js, "flowing", subscriber.Filter{}, h, subscriber.AckWait(time.Hour))
+	<-done
+	c.Wait(t, waitTimeout)
+	drain(t, s2)
+	if len(c.Missing())+len(c.Unexpected()) != 0 {
+		t.Fatal(c.Err())
+	}
+	t.Logf("first subscription handled %d, gave back %d; duplicates %d", s1.Stats().Handled, s1.Stats().Dropped, len(c.Duplicates()))
+}

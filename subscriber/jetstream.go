@@ -213,21 +213,28 @@ func (s *Subscription) onJSMsg(m jetstream.Msg) {
 	}
 }
 
-// close stops the consumer's delivery. Gracefully, what the server has
-// sent already still reaches the inbox. It returns once the consumer
-// delivers no more.
+// close stops the consumer's delivery and returns once the consumer
+// delivers no more. Gracefully, what the server has sent already still
+// reaches the inbox. On a hard stop, a durable consumer is drained all the
+// same, so that nothing the server sent is dropped on the floor (it would
+// come again only after AckWait): onJSMsg gives it back instead of
+// queueing it. A replay just stops.
 func (src *jsSource) close(s *Subscription, graceful bool) error {
-	if graceful {
+	if graceful || s.mode == modeDurable {
 		src.cc.Drain()
 	} else {
 		src.cc.Stop()
 	}
 	timer := time.NewTimer(flushTimeout)
 	defer timer.Stop()
+	quit := s.quit
+	if s.mode == modeDurable {
+		quit = nil // a hard stop does not cut the drain short
+	}
 	select {
 	case <-src.closed:
 		return nil
-	case <-s.quit:
+	case <-quit:
 	case <-timer.C:
 	}
 	src.cc.Stop()
@@ -241,13 +248,26 @@ func (src *jsSource) close(s *Subscription, graceful bool) error {
 }
 
 // finish runs once the workers have exited: it stops keeping messages
-// alive, sends the last acknowledgements, and removes a replay's consumer.
+// alive, gives back the messages left unhandled, sends the last
+// acknowledgements, and removes a replay's consumer.
 func (src *jsSource) finish(s *Subscription) {
 	if src.keeperStop != nil {
 		close(src.keeperStop)
 		<-src.keeperDone
 	}
 	if s.mode == modeDurable {
+		// Only now: a give-back that reached the server while the
+		// subscription still asked for messages would be delivered to it
+		// again, and dropped.
+		s.laterMu.Lock()
+		later := s.later
+		s.later = nil
+		s.laterMu.Unlock()
+		for _, m := range later {
+			if err := m.Nak(); err != nil && !ackGone(err) {
+				s.log.Debug("give back", zap.Error(err))
+			}
+		}
 		if err := s.nc.FlushTimeout(flushTimeout); err != nil && !gone(err) {
 			s.log.Warn("flush acknowledgements", zap.Error(err))
 		}
@@ -428,15 +448,16 @@ func (s *Subscription) ack(m jetstream.Msg) {
 	}
 }
 
-// giveBack returns an unhandled message of a durable consumer to the
-// server at once.
+// giveBack notes an unhandled message of a durable consumer that is
+// stopping; finish returns it to the server (Nak), to be delivered again
+// at once to the durable's other subscriptions or the next one.
 func (s *Subscription) giveBack(m jetstream.Msg) {
 	if m == nil || s.mode != modeDurable {
 		return
 	}
-	if err := m.Nak(); err != nil && !ackGone(err) {
-		s.log.Debug("give back", zap.Error(err))
-	}
+	s.laterMu.Lock()
+	s.later = append(s.later, m)
+	s.laterMu.Unlock()
 }
 
 // ackGone reports errors of settling a message that mean there is nothing

@@ -103,6 +103,8 @@ type Subscription struct {
 	jsInbox    chan jetstream.Msg         // JetStream: fed by the consumer, never closed; nil for core NATS
 	queues     []chan message             // one per worker, closed by the dispatcher
 	inflight   []atomic.Pointer[inflight] // per worker: the JetStream message being handled
+	laterMu    sync.Mutex
+	later      []jetstream.Msg // durable: given back once the consumer stopped
 
 	runCtx    context.Context // handler ctx parent: Subscribe's values, cancelled on stop
 	cancelRun context.CancelFunc
