@@ -51,11 +51,21 @@ func BenchmarkFanout(b *testing.B) {
 			r := &room{b: br}
 			clients := make([]*client, n)
 			var wg sync.WaitGroup
+			done := make(chan struct{})
 			for i := range clients {
-				clients[i] = newClient(br, socketOptions{}, "bench")
-				q := clients[i].queue
+				cl := newClient(br, socketOptions{}, "bench", "bench")
+				clients[i] = cl
 				wg.Go(func() {
-					for range q {
+					batch := make([]*frame, 0, maxBatchFrames)
+					for {
+						select {
+						case <-cl.wake:
+							for more := true; more; {
+								batch, _, _, more = cl.take(batch[:0], cap(batch))
+							}
+						case <-done:
+							return
+						}
 					}
 				})
 			}
@@ -69,12 +79,10 @@ func BenchmarkFanout(b *testing.B) {
 			b.SetBytes(int64(len(wire)))
 			start := time.Now()
 			for b.Loop() {
-				r.onMsg(m)
+				r.fanout(br.frameOf(m))
 			}
 			elapsed := time.Since(start)
-			for _, cl := range clients {
-				close(cl.queue)
-			}
+			close(done)
 			wg.Wait()
 			for _, cl := range clients {
 				if cl.kicked.Load() {

@@ -10,9 +10,9 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/publisher"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
 
@@ -44,18 +45,26 @@ type Bridge struct {
 	counters *counters
 	registry *prometheus.Registry
 	handler  http.Handler
-	done     chan struct{} // closed by Shutdown: writers close their clients
+	pub      *publisher.Publisher // POST /v1/events
+	done     chan struct{}        // closed by Shutdown: writers close their clients
+	stream   streamCache          // the stream's state in the statistics
 
-	mu      sync.Mutex
-	closing bool
-	started bool
-	rooms   map[string]*room
-	clients map[*client]struct{}
-	srv     *http.Server
-	url     string
-	subs    []*nats.Subscription // statistics and the cluster statistics responder
+	// liveHook, if set (tests), sees each live message of a room first and
+	// drops it by returning false.
+	liveHook atomic.Pointer[func(*nats.Msg) bool]
+
+	mu       sync.Mutex
+	closing  bool
+	started  bool
+	rooms    map[string]*room
+	clients  map[*client]struct{}
+	srv      *http.Server
+	url      string
+	subs     []*nats.Subscription // statistics, the cluster statistics responder, leader advisories
+	statusCh chan nats.Status     // reconnects, for the re-sync; nil until Start
 
 	wg           sync.WaitGroup // sockets and the HTTP server
+	bg           sync.WaitGroup // the reconnect watcher
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -76,8 +85,16 @@ func New(cfg Config, nc *nats.Conn, log *zap.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
+	cfg = cfg.WithDefaults()
+	// Events posted over HTTP get no source unless they carry one.
+	pub, err := publisher.New(nc, publisher.WithPrefix(cfg.Prefix), publisher.WithSource(""),
+		publisher.WithMaxEventSize(cfg.MaxEventSize), publisher.WithLogger(log.Named("bridge")))
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
 	b := &Bridge{
-		cfg:      cfg.WithDefaults(),
+		cfg:      cfg,
+		pub:      pub,
 		nc:       nc,
 		js:       js,
 		log:      log.Named("bridge"),
@@ -95,10 +112,12 @@ func New(cfg Config, nc *nats.Conn, log *zap.Logger) (*Bridge, error) {
 // statsSubject is where bridges of one prefix answer ?scope=cluster.
 func (b *Bridge) statsSubject() string { return "arrwcdc.bridge.stats." + b.cfg.Prefix }
 
-// Start subscribes the statistics queue group on live.<prefix>.> and the
-// cluster statistics responder, then listens on Config.HTTPListen and
-// serves in the background. If it fails it undoes what it did. A second
-// call returns [ErrStarted], a call after Shutdown [ErrClosed].
+// Start subscribes the statistics queue group on live.<prefix>.>, the
+// cluster statistics responder and the stream's leader advisories, watches
+// the connection for reconnects (both re-sync live delivery), then listens
+// on Config.HTTPListen and serves in the background. If it fails it undoes
+// what it did. A second call returns [ErrStarted], a call after Shutdown
+// [ErrClosed].
 func (b *Bridge) Start(ctx context.Context) error {
 	b.mu.Lock()
 	switch {
@@ -115,6 +134,7 @@ func (b *Bridge) Start(ctx context.Context) error {
 	err := b.start(ctx)
 	if err != nil {
 		b.unsubscribe()
+		b.stopWatching()
 	}
 	return err
 }
@@ -131,6 +151,12 @@ func (b *Bridge) start(ctx context.Context) error {
 		return fmt.Errorf("bridge: subscribe %s: %w", b.statsSubject(), err)
 	}
 	b.addSub(replySub)
+	leaderSub, err := b.nc.Subscribe(leaderAdvisory, func(*nats.Msg) { b.disturbAll(resyncLeader) })
+	if err != nil {
+		return fmt.Errorf("bridge: subscribe %s: %w", leaderAdvisory, err)
+	}
+	b.addSub(leaderSub)
+	b.watchReconnects()
 	fctx, cancel := context.WithTimeout(ctx, b.cfg.WriteTimeout)
 	defer cancel()
 	if err := b.nc.FlushWithContext(fctx); err != nil {
@@ -167,6 +193,38 @@ func (b *Bridge) start(ctx context.Context) error {
 	return nil
 }
 
+// leaderAdvisory is published when the EVENTS stream elects a leader.
+const leaderAdvisory = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + broker.StreamName
+
+// watchReconnects re-syncs every room after the connection reconnects.
+// (A room also sees the reconnect in the first live message after it;
+// this covers the rooms to which nothing comes live.)
+func (b *Bridge) watchReconnects() {
+	ch := b.nc.StatusChanged(nats.CONNECTED)
+	b.mu.Lock()
+	b.statusCh = ch
+	b.mu.Unlock()
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		for range ch {
+			b.disturbAll(resyncReconnect)
+		}
+	}()
+}
+
+// stopWatching ends watchReconnects and waits for it.
+func (b *Bridge) stopWatching() {
+	b.mu.Lock()
+	ch := b.statusCh
+	b.statusCh = nil
+	b.mu.Unlock()
+	if ch != nil {
+		b.nc.RemoveStatusListener(ch)
+	}
+	b.bg.Wait()
+}
+
 func (b *Bridge) addSub(s *nats.Subscription) {
 	b.mu.Lock()
 	b.subs = append(b.subs, s)
@@ -201,7 +259,8 @@ func (b *Bridge) URL() string {
 func (b *Bridge) Registry() *prometheus.Registry { return b.registry }
 
 // Shutdown stops accepting connections and sockets, closes every WebSocket
-// client with 1001 (going away), unsubscribes and waits for every goroutine
+// client with 1001 (going away) and ends every SSE stream, unsubscribes,
+// waits for the acks of events posted over HTTP and for every goroutine
 // the bridge started. If ctx ends first, the remaining clients are dropped
 // without a close handshake and ctx's error is returned. It is idempotent:
 // later calls return the first call's result.
@@ -233,8 +292,8 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		b.mu.Lock()
 		for cl := range b.clients {
-			if c := cl.conn.Load(); c != nil {
-				_ = c.CloseNow()
+			if f := cl.closeNow.Load(); f != nil {
+				(*f)()
 			}
 		}
 		b.mu.Unlock()
@@ -245,6 +304,10 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("bridge: shutdown: %w", ctx.Err()))
 	}
 	b.unsubscribe()
+	b.stopWatching()
+	if err := b.pub.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("bridge: %w", err))
+	}
 	b.log.Info("bridge stopped")
 	return errors.Join(errs...)
 }
@@ -261,8 +324,10 @@ func (b *Bridge) track() bool {
 	return true
 }
 
-func (b *Bridge) addClient(cl *client, c *websocket.Conn) bool {
-	cl.conn.Store(c)
+// addClient registers a running client; closeNow drops its connection
+// when Shutdown runs out of time.
+func (b *Bridge) addClient(cl *client, closeNow func()) bool {
+	cl.closeNow.Store(&closeNow)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closing {
@@ -290,7 +355,13 @@ func (b *Bridge) routes() http.Handler {
 	}
 	get("/v1/events/stats", b.handleStats)
 	get("/v1/libraries/{library_id}/ws", b.handleLibraryWS)
+	get("/v1/libraries/{library_id}/events", b.handleLibrarySSE)
 	get("/v1/events/ws", b.handlePatternWS)
+	mux.HandleFunc("POST /v1/events", b.handlePublish)
+	mux.HandleFunc("/v1/events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", r.Method))
+	})
 	get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

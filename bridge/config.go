@@ -20,6 +20,7 @@ const (
 	DefaultClusterStatsTimeout = 500 * time.Millisecond
 	DefaultReadHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout         = 120 * time.Second
+	DefaultMaxPublishBytes     = 4 << 20
 )
 
 // Config configures a [Bridge]. The zero value of each field means its
@@ -33,12 +34,17 @@ type Config struct {
 	// ClientQueue is how many frames may wait for one client before it is
 	// closed as a slow consumer; default 256 (see the package doc).
 	ClientQueue int `yaml:"client_queue"`
-	// PingInterval is the WebSocket keep-alive ping period; default 20s.
+	// PingInterval is the WebSocket keep-alive ping period (and the SSE
+	// keep-alive comment's); default 20s.
 	PingInterval time.Duration `yaml:"ping_interval"`
 	// WriteTimeout bounds one write (and one ping) to a client; default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// MaxEventSize is the largest event accepted from the bus; default
-	// event.DefaultMaxSize (1 MiB). Larger ones are invalid.
+	// MaxPublishBytes bounds the body of POST /v1/events; default 4 MiB.
+	// A larger body is answered 413.
+	MaxPublishBytes int64 `yaml:"max_publish_bytes"`
+	// MaxEventSize is the largest event accepted from the bus and over
+	// POST /v1/events; default event.DefaultMaxSize (1 MiB). Larger ones
+	// are invalid.
 	MaxEventSize int `yaml:"max_event_size"`
 	// StatsQueue is the queue group of the statistics subscription; default
 	// "arrwcdc-bridge-stats". Bridges that share it share the counting.
@@ -73,6 +79,9 @@ func (c Config) WithDefaults() Config {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
+	if c.MaxPublishBytes == 0 {
+		c.MaxPublishBytes = DefaultMaxPublishBytes
+	}
 	if c.MaxEventSize == 0 {
 		c.MaxEventSize = event.DefaultMaxSize
 	}
@@ -103,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientQueue < 1 {
 		errs = append(errs, fmt.Errorf("client_queue: %d: must be positive", c.ClientQueue))
+	}
+	if c.MaxPublishBytes < 1 {
+		errs = append(errs, fmt.Errorf("max_publish_bytes: %d: must be positive", c.MaxPublishBytes))
 	}
 	if c.MaxEventSize < 1 {
 		errs = append(errs, fmt.Errorf("max_event_size: %d: must be positive", c.MaxEventSize))

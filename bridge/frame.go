@@ -14,8 +14,9 @@ import (
 
 // Headers the EVENTS stream's RePublish adds to each live message.
 const (
-	hdrSequence = "Nats-Sequence"
-	hdrMsgID    = jetstream.MsgIDHeader
+	hdrSequence     = "Nats-Sequence"
+	hdrLastSequence = "Nats-Last-Sequence" // the previous seq of the same exact subject
+	hdrMsgID        = jetstream.MsgIDHeader
 )
 
 var errNoSequence = errors.New("live message without a valid Nats-Sequence header")
@@ -23,46 +24,84 @@ var errNoSequence = errors.New("live message without a valid Nats-Sequence heade
 // frame is one event, parsed once and encoded once, shared read-only by
 // every client it is queued for.
 type frame struct {
-	buf    []byte // the WebSocket message
+	buf    []byte // the WebSocket message (and the SSE data)
 	seq    uint64
 	tsUS   int64 // event timestamp, µs since the Unix epoch
 	typ    *typeStats
 	etype  string // event type: "document.added"
 	source string
+	// replayed frames were read from the stream for one resuming client:
+	// counted as delivered, but not in the delivery latency.
+	replayed bool
 }
 
 // parseLive turns a live message into an event: the subject without
 // "live.", the decoded event (valid, agreeing with the subject) and its
 // stream sequence. Errors wrap event.ErrInvalid or errNoSequence.
 func parseLive(m *nats.Msg, maxSize int) (ev event.Event, seq uint64, err error) {
-	subject, ok := subjects.FromLive(m.Subject)
+	seq, ok := liveSeq(m)
 	if !ok {
-		return ev, 0, fmt.Errorf("%w: subject %q is not a live subject", event.ErrInvalid, m.Subject)
-	}
-	ev, err = event.Decode(m.Data, maxSize)
-	if err != nil {
-		return ev, 0, err
-	}
-	if err := ev.CheckSubject(subject); err != nil {
-		return ev, 0, err
-	}
-	if ev.ID == "" {
-		ev.ID = header(m, hdrMsgID)
-	}
-	seq, err = strconv.ParseUint(header(m, hdrSequence), 10, 64)
-	if err != nil || seq == 0 {
 		return ev, 0, errNoSequence
 	}
-	return ev, seq, nil
+	ev, err = parseEvent(m.Subject, true, m.Data, m.Header, maxSize)
+	return ev, seq, err
+}
+
+// liveSeq reads a live message's stream sequence (Nats-Sequence).
+func liveSeq(m *nats.Msg) (uint64, bool) {
+	seq, err := strconv.ParseUint(header(m.Header, hdrSequence), 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+// liveLastSeq reads Nats-Last-Sequence: the sequence of the previous event
+// stored on the same exact subject, 0 if none (or no header).
+func liveLastSeq(m *nats.Msg) uint64 {
+	seq, _ := strconv.ParseUint(header(m.Header, hdrLastSequence), 10, 64)
+	return seq
+}
+
+// parseEvent decodes and checks the event stored on subject (or on its
+// live twin when live is set); an event without id gets its Nats-Msg-Id.
+func parseEvent(subject string, live bool, data []byte, h nats.Header, maxSize int) (event.Event, error) {
+	if live {
+		s, ok := subjects.FromLive(subject)
+		if !ok {
+			return event.Event{}, fmt.Errorf("%w: subject %q is not a live subject", event.ErrInvalid, subject)
+		}
+		subject = s
+	}
+	ev, err := event.Decode(data, maxSize)
+	if err != nil {
+		return ev, err
+	}
+	if err := ev.CheckSubject(subject); err != nil {
+		return ev, err
+	}
+	if ev.ID == "" {
+		ev.ID = header(h, hdrMsgID)
+	}
+	return ev, nil
 }
 
 // header reads the first value of key, which must be in canonical form,
 // without canonicalizing it again.
-func header(m *nats.Msg, key string) string {
-	if v := m.Header[key]; len(v) > 0 {
+func header(h nats.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
 		return v[0]
 	}
 	return ""
+}
+
+// newFrame builds the shared frame of ev at seq.
+func (b *Bridge) newFrame(ev *event.Event, seq uint64) *frame {
+	return &frame{
+		buf:    appendEventFrame(make([]byte, 0, frameSize(ev)), ev, seq),
+		seq:    seq,
+		tsUS:   ev.Timestamp.UnixMicro(),
+		typ:    b.counters.typ(ev.Type),
+		etype:  ev.Type,
+		source: ev.Source,
+	}
 }
 
 // frameSize is an upper bound of the frame of ev, so appendEventFrame into
@@ -96,6 +135,20 @@ func appendEventFrame(dst []byte, ev *event.Event, seq uint64) []byte {
 		dst = append(dst, ev.Data...)
 	}
 	return append(dst, '}')
+}
+
+// gapFrame tells a client that it will not get the events of sequences
+// from..to (those it selects): reason "slow" (dropped under
+// on_slow=drop_oldest) or "expired" (no longer in the stream).
+func gapFrame(from, to uint64, reason string) []byte {
+	b := make([]byte, 0, 80)
+	b = append(b, `{"type":"gap","from_seq":`...)
+	b = strconv.AppendUint(b, from, 10)
+	b = append(b, `,"to_seq":`...)
+	b = strconv.AppendUint(b, to, 10)
+	b = append(b, `,"reason":`...)
+	b = event.AppendString(b, reason)
+	return append(b, '}')
 }
 
 // connectedFrame is the first frame of a socket: key is "library_id" or

@@ -1,27 +1,44 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
+
+	"github.com/arrwdb/arrwcdc/subjects"
 )
 
 // errClosing is answered (503) to sockets opened during shutdown.
 var errClosing = errors.New("bridge: shutting down")
 
+// heldFrames bounds the live frames a room holds back while it re-syncs.
+// When more arrive, the oldest are let go: the re-sync reads them from the
+// stream instead (see the package doc, "Healing").
+const heldFrames = 4096
+
+// Reasons of a re-sync, in logs.
+const (
+	resyncReconnect = "nats reconnect"
+	resyncDropped   = "live messages dropped by the client library"
+	resyncGap       = "gap in Nats-Last-Sequence"
+	resyncLeader    = "stream leader elected"
+)
+
 // room is one interest-based live subscription and the clients it feeds.
 // Rooms are keyed by their live subject; sockets with the same subject
-// share one.
+// share one. Its output is every stored event its subject selects after
+// the room was created, each once, in stream order: live messages as they
+// come, and after a disturbance the events read back from the stream.
 type room struct {
-	b   *Bridge
-	key string // live subject: "live.events.library.<id>.>"
+	b      *Bridge
+	key    string // live subject: "live.events.library.<id>.>"
+	filter string // the same pattern on the stream: "events.library.<id>.>"
 
 	// Guarded by Bridge.mu.
 	refs int
@@ -31,13 +48,34 @@ type room struct {
 	err   error
 
 	mu      sync.Mutex                // serialises writers of clients
-	clients atomic.Pointer[[]*client] // read without a lock by onMsg
+	clients atomic.Pointer[[]*client] // read without a lock by fanout
+
+	// The feed; fmu also orders every fanout.
+	fmu     sync.Mutex
+	last    uint64    // highest seq fanned out (the stream's head when created)
+	gen     uint64    // the connection's reconnect count last seen
+	dropped int       // messages the subscription dropped, last seen
+	sync    *resync   // the running re-sync, nil when live
+	held    frameRing // while re-syncing: live frames held back
+	runFrom uint64    // while re-syncing: live delivery is gap-free from this seq (0: nothing came live yet)
+	heldTop uint64    // while re-syncing: the highest live seq seen
+	closed  bool      // the last client left
+	wg      sync.WaitGroup
+}
+
+// resync is one run of a room's re-sync.
+type resync struct {
+	cancel    context.CancelFunc
+	from      uint64
+	reason    string
+	recovered uint64 // frames it fanned out itself
 }
 
 // join adds cl to the room of live subject key, subscribing first if cl is
-// its first client. After join returns, every live message of key that the
-// server receives reaches cl's queue.
-func (b *Bridge) join(key string, cl *client) (*room, error) {
+// its first client. After join returns, every stored event of key after
+// the stream's last sequence at that moment reaches cl's offer, once, in
+// order.
+func (b *Bridge) join(ctx context.Context, key string, cl *client) (*room, error) {
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
@@ -46,7 +84,8 @@ func (b *Bridge) join(key string, cl *client) (*room, error) {
 	r := b.rooms[key]
 	create := r == nil
 	if create {
-		r = &room{b: b, key: key, ready: make(chan struct{})}
+		filter, _ := subjects.FromLive(key)
+		r = &room{b: b, key: key, filter: filter, ready: make(chan struct{})}
 		r.clients.Store(new([]*client))
 		b.rooms[key] = r
 	}
@@ -54,26 +93,14 @@ func (b *Bridge) join(key string, cl *client) (*room, error) {
 	b.mu.Unlock()
 
 	if create {
-		sub, err := b.nc.Subscribe(key, r.onMsg)
-		if err == nil {
-			// The server must hold the interest before the caller reads the
-			// stream's last sequence.
-			if err = b.nc.FlushTimeout(b.cfg.WriteTimeout); err != nil {
-				_ = sub.Unsubscribe()
-				sub = nil
-			}
-		}
-		if err == nil {
-			b.log.Debug("live subscription", zap.String("subject", key))
-		}
-		r.sub, r.err = sub, err
+		r.sub, r.err = r.subscribe(ctx)
 		close(r.ready)
 	} else {
 		<-r.ready
 	}
 	if r.err != nil {
 		b.leave(r, nil)
-		return nil, fmt.Errorf("subscribe %s: %w", key, r.err)
+		return nil, r.err
 	}
 	r.mu.Lock()
 	old := *r.clients.Load()
@@ -83,8 +110,35 @@ func (b *Bridge) join(key string, cl *client) (*room, error) {
 	return r, nil
 }
 
+// subscribe starts the room's feed at the stream's head: what is stored
+// later arrives live (or through a re-sync).
+func (r *room) subscribe(ctx context.Context) (*nats.Subscription, error) {
+	b := r.b
+	// The reconnect count and the head are read before subscribing: a
+	// reconnect or an event in between only costs a re-sync that finds
+	// nothing new.
+	r.gen = b.reconnects()
+	st, err := b.streamInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream unavailable: %w", err)
+	}
+	r.last = st.State.LastSeq
+	sub, err := b.nc.Subscribe(r.key, r.onMsg)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", r.key, err)
+	}
+	// The server must hold the interest before the caller reads the
+	// stream's last sequence.
+	if err := b.nc.FlushTimeout(b.cfg.WriteTimeout); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s: %w", r.key, err)
+	}
+	b.log.Debug("live subscription", zap.String("subject", r.key), zap.Uint64("from_seq", r.last+1))
+	return sub, nil
+}
+
 // leave removes cl (if not nil) from r and drops one reference; the last
-// reference unsubscribes.
+// reference unsubscribes and stops the room's re-sync.
 func (b *Bridge) leave(r *room, cl *client) {
 	if cl != nil {
 		r.mu.Lock()
@@ -98,32 +152,213 @@ func (b *Bridge) leave(r *room, cl *client) {
 	}
 	b.mu.Lock()
 	r.refs--
-	var sub *nats.Subscription
-	if r.refs == 0 {
-		if b.rooms[r.key] == r {
-			delete(b.rooms, r.key)
-		}
-		sub = r.sub
+	last := r.refs == 0
+	if last && b.rooms[r.key] == r {
+		delete(b.rooms, r.key)
 	}
 	b.mu.Unlock()
-	if sub != nil {
-		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	if !last {
+		return
+	}
+	if r.sub != nil {
+		if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			b.log.Warn("unsubscribe", zap.String("subject", r.key), zap.Error(err))
 		}
 		b.log.Debug("live subscription closed", zap.String("subject", r.key))
 	}
+	r.fmu.Lock()
+	r.closed = true
+	if r.sync != nil {
+		r.sync.cancel()
+		r.sync = nil
+	}
+	r.resetHeldLocked()
+	r.fmu.Unlock()
+	r.wg.Wait()
 }
 
 // onMsg is the room's subscription handler (nats.go calls it serially):
-// parse once, encode once, offer the same frame to every client.
+// parse once, encode once, offer the same frame to every client, unless
+// the message shows that live delivery missed something: then the room
+// re-syncs from the stream and holds live frames back meanwhile.
 func (r *room) onMsg(m *nats.Msg) {
-	f := r.b.frameOf(m)
+	b := r.b
+	if h := b.liveHook.Load(); h != nil && !(*h)(m) {
+		return // a test dropped it
+	}
+	seq, ok := liveSeq(m)
+	if !ok {
+		b.log.Debug("skipped live message without Nats-Sequence", zap.String("subject", m.Subject))
+		return
+	}
+	prev := liveLastSeq(m)
+	f := b.frameOf(m) // nil if not a valid event; its seq still counts
+	gen := b.reconnects()
+	var dropped int
+	if m.Sub != nil {
+		dropped, _ = m.Sub.Dropped()
+	}
+
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if r.closed {
+		return
+	}
+	// A reconnect or a drop by the client library happened before this
+	// message was received: anything stored in between may be missing.
+	reason := ""
+	if gen != r.gen {
+		r.gen, reason = gen, resyncReconnect
+	} else if dropped != r.dropped {
+		r.dropped, reason = dropped, resyncDropped
+	}
+	if r.sync == nil {
+		if seq <= r.last {
+			return // a re-sync read it first
+		}
+		if reason == "" && prev > r.last {
+			reason = resyncGap // the previous event of this subject never came
+		}
+		if reason == "" {
+			r.last = seq
+			if f != nil {
+				r.fanout(f)
+			}
+			return
+		}
+		r.startSyncLocked(reason)
+	} else if reason != "" || prev > max(r.last, r.heldTop) {
+		// Live delivery missed something after the frames held so far:
+		// they are no longer a gap-free run. Start a new run with this
+		// message; the re-sync reads up to it.
+		r.resetHeldLocked()
+	}
+	r.holdLocked(seq, f)
+}
+
+// holdLocked keeps a live message back while re-syncing (f nil: not a
+// valid event, only its seq counts).
+func (r *room) holdLocked(seq uint64, f *frame) {
+	if seq <= r.last || seq <= r.heldTop {
+		return
+	}
+	r.heldTop = seq
+	if r.runFrom == 0 {
+		r.runFrom = seq
+	}
 	if f == nil {
 		return
 	}
+	if r.held.full(heldFrames) {
+		// Let the oldest go: the run is still gap-free from the next one,
+		// and the re-sync reads the one let go.
+		r.held.pop()
+		r.runFrom = r.held.first().seq
+	}
+	r.held.push(f, heldFrames)
+}
+
+func (r *room) resetHeldLocked() {
+	r.held.reset()
+	r.runFrom = 0
+	r.heldTop = 0
+}
+
+// fanout offers f to every client; fmu is held.
+func (r *room) fanout(f *frame) {
 	for _, cl := range *r.clients.Load() {
 		cl.offer(f)
 	}
+}
+
+// disturb starts a re-sync of r after an event seen outside its messages:
+// a reconnect (only if r has not seen it yet) or a leader election.
+func (r *room) disturb(reason string) {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if r.closed {
+		return
+	}
+	if reason == resyncReconnect {
+		gen := r.b.reconnects()
+		if gen == r.gen {
+			return
+		}
+		r.gen = gen
+	}
+	r.startSyncLocked(reason)
+}
+
+// startSyncLocked (re)starts the re-sync from the last seq fanned out.
+// Live frames held by a previous run are let go: the new run reads them.
+func (r *room) startSyncLocked(reason string) {
+	if r.closed {
+		return
+	}
+	if r.sync != nil {
+		r.sync.cancel()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := &resync{cancel: cancel, from: r.last + 1, reason: reason}
+	r.sync = rs
+	r.resetHeldLocked()
+	r.b.counters.resyncs.Add(1)
+	r.b.log.Info("re-syncing live delivery", zap.String("subject", r.filter), zap.String("reason", reason), zap.Uint64("from_seq", rs.from))
+	spec := readSpec{filters: []string{r.filter}, startSeq: rs.from}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer cancel()
+		r.b.readStream(ctx, spec, func(it storedItem) bool { return r.resyncStep(rs, it) })
+	}()
+}
+
+// resyncStep takes one event the re-sync read; it returns false when the
+// run is over (caught up, or replaced by a newer run).
+func (r *room) resyncStep(rs *resync, it storedItem) bool {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if r.sync != rs {
+		return false
+	}
+	if r.runFrom != 0 && it.seq >= r.runFrom {
+		// The stream caught up with what came live, a gap-free run from
+		// runFrom: release the held frames and go live.
+		r.finishLocked()
+		return false
+	}
+	if it.seq > r.last {
+		r.last = it.seq
+		if it.frame != nil {
+			r.fanout(it.frame)
+			rs.recovered++
+			r.b.counters.resynced.Add(1)
+		}
+	}
+	if it.pending == 0 && r.runFrom == 0 {
+		// Nothing more in the stream when this was read, and nothing came
+		// live since this run started: what is stored later comes live.
+		r.finishLocked()
+		return false
+	}
+	return true
+}
+
+// finishLocked releases the held frames and ends the re-sync.
+func (r *room) finishLocked() {
+	for f := r.held.pop(); f != nil; f = r.held.pop() {
+		if f.seq > r.last {
+			r.last = f.seq
+			r.fanout(f)
+		}
+	}
+	r.last = max(r.last, r.heldTop)
+	r.resetHeldLocked()
+	rs := r.sync
+	r.sync = nil
+	rs.cancel()
+	r.b.log.Info("live delivery re-synced", zap.String("subject", r.filter), zap.String("reason", rs.reason),
+		zap.Uint64("from_seq", rs.from), zap.Uint64("recovered", rs.recovered), zap.Uint64("last_seq", r.last))
 }
 
 // frameOf parses a live message into a shared frame, or returns nil if it
@@ -134,73 +369,78 @@ func (b *Bridge) frameOf(m *nats.Msg) *frame {
 		b.log.Debug("skipped live message", zap.String("subject", m.Subject), zap.Error(err))
 		return nil
 	}
-	f := &frame{
-		buf:    appendEventFrame(make([]byte, 0, frameSize(&ev)), &ev, seq),
-		seq:    seq,
-		tsUS:   ev.Timestamp.UnixMicro(),
-		typ:    b.counters.typ(ev.Type),
-		etype:  ev.Type,
-		source: ev.Source,
+	return b.newFrame(&ev, seq)
+}
+
+// reconnects is how many times the bridge's connection reconnected. It
+// is incremented before the subscriptions are sent again, so a message
+// received after a reconnect always sees the new count.
+func (b *Bridge) reconnects() uint64 { return b.nc.Stats().Reconnects }
+
+// disturbAll re-syncs every room (see room.disturb).
+func (b *Bridge) disturbAll(reason string) {
+	b.mu.Lock()
+	rooms := make([]*room, 0, len(b.rooms))
+	for _, r := range b.rooms {
+		rooms = append(rooms, r)
 	}
+	b.mu.Unlock()
+	for _, r := range rooms {
+		select {
+		case <-r.ready:
+			if r.err == nil {
+				r.disturb(reason)
+			}
+		default: // still subscribing: it reads the head after this
+		}
+	}
+}
+
+// frameRing is a bounded FIFO of frames, allocated when first used.
+type frameRing struct {
+	buf        []*frame
+	head, size int
+}
+
+func (q *frameRing) len() int            { return q.size }
+func (q *frameRing) full(limit int) bool { return q.size >= limit }
+
+// at returns the i-th oldest frame.
+func (q *frameRing) at(i int) *frame { return q.buf[(q.head+i)%len(q.buf)] }
+
+// push appends f; the caller makes room first (the ring grows up to limit).
+func (q *frameRing) push(f *frame, limit int) {
+	if q.size == len(q.buf) {
+		n := min(max(2*len(q.buf), 16), limit)
+		grown := make([]*frame, n)
+		for i := range q.size {
+			grown[i] = q.buf[(q.head+i)%len(q.buf)]
+		}
+		q.buf, q.head = grown, 0
+	}
+	q.buf[(q.head+q.size)%len(q.buf)] = f
+	q.size++
+}
+
+// pop removes and returns the oldest frame, nil if empty.
+func (q *frameRing) pop() *frame {
+	if q.size == 0 {
+		return nil
+	}
+	f := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.size--
 	return f
 }
 
-// typePattern is one entry of ?types=: entity and action, either "*".
-type typePattern struct{ entity, action string }
-
-// client is one WebSocket client: its filter and its bounded queue.
-type client struct {
-	b       *Bridge
-	queue   chan *frame
-	types   []typePattern                  // empty: every type
-	exclude []string                       // sources to drop
-	kicked  atomic.Bool                    // set once when the queue overflowed
-	kick    chan struct{}                  // closed when kicked is set
-	conn    atomic.Pointer[websocket.Conn] // set once upgraded
-	addr    string                         // remote address, for logs
+// first returns the oldest frame without removing it, nil if empty.
+func (q *frameRing) first() *frame {
+	if q.size == 0 {
+		return nil
+	}
+	return q.buf[q.head]
 }
 
-func newClient(b *Bridge, opts socketOptions, addr string) *client {
-	return &client{
-		b:       b,
-		addr:    addr,
-		queue:   make(chan *frame, b.cfg.ClientQueue),
-		types:   opts.types,
-		exclude: opts.exclude,
-		kick:    make(chan struct{}),
-	}
-}
-
-// wants reports whether the client's filters select f.
-func (cl *client) wants(f *frame) bool {
-	for _, s := range cl.exclude {
-		if s == f.source {
-			return false
-		}
-	}
-	if len(cl.types) == 0 {
-		return true
-	}
-	entity, action, _ := strings.Cut(f.etype, ".")
-	for _, t := range cl.types {
-		if (t.entity == "*" || t.entity == entity) && (t.action == "*" || t.action == action) {
-			return true
-		}
-	}
-	return false
-}
-
-// offer queues f without blocking; a full queue marks the client slow.
-func (cl *client) offer(f *frame) {
-	if cl.kicked.Load() || !cl.wants(f) {
-		return
-	}
-	select {
-	case cl.queue <- f:
-	default:
-		if cl.kicked.CompareAndSwap(false, true) {
-			cl.b.counters.slow.Add(1)
-			close(cl.kick)
-		}
-	}
-}
+// reset empties the ring and lets its storage go.
+func (q *frameRing) reset() { *q = frameRing{} }

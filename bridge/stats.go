@@ -39,8 +39,12 @@ type counters struct {
 
 	published atomic.Uint64
 	delivered atomic.Uint64
+	replayed  atomic.Uint64 // delivered frames read from the stream for a resuming client
 	invalid   atomic.Uint64
 	slow      atomic.Uint64
+	dropped   atomic.Uint64 // frames dropped under on_slow=drop_oldest
+	resyncs   atomic.Uint64 // re-syncs of live delivery started
+	resynced  atomic.Uint64 // events fanned out by re-syncs
 	latency   hist
 
 	typesMu sync.RWMutex
@@ -89,8 +93,16 @@ func (c *counters) countPublished(t *typeStats, library string) {
 	c.libsMu.Unlock()
 }
 
-// countDelivered counts one event frame written at now.
+// countDelivered counts one event frame written at now. A replayed
+// frame's latency says how old the event is, not how fast it was
+// delivered: it is left out of the latency.
 func (c *counters) countDelivered(f *frame, now time.Time) {
+	if f.replayed {
+		c.delivered.Add(1)
+		c.replayed.Add(1)
+		f.typ.delivered.Add(1)
+		return
+	}
 	us := now.UnixMicro() - f.tsUS
 	if us < 0 { // the producer's clock is ahead
 		us = 0
@@ -108,8 +120,13 @@ type snapshot struct {
 	Started      time.Time               `json:"started"`
 	Published    uint64                  `json:"published"`
 	Delivered    uint64                  `json:"delivered"`
+	Replayed     uint64                  `json:"replayed"`
 	Invalid      uint64                  `json:"invalid"`
 	Slow         uint64                  `json:"slow"`
+	Dropped      uint64                  `json:"dropped"`
+	Resyncs      uint64                  `json:"resyncs"`
+	Resynced     uint64                  `json:"resynced"`
+	Replaying    int                     `json:"replaying"`
 	Active       int                     `json:"active"`
 	Queued       int                     `json:"queued"`
 	LiveSubs     int                     `json:"live_subscriptions"`
@@ -131,8 +148,12 @@ func (c *counters) snap(topN int) snapshot {
 		Started:      c.started,
 		Published:    c.published.Load(),
 		Delivered:    c.delivered.Load(),
+		Replayed:     c.replayed.Load(),
 		Invalid:      c.invalid.Load(),
 		Slow:         c.slow.Load(),
+		Dropped:      c.dropped.Load(),
+		Resyncs:      c.resyncs.Load(),
+		Resynced:     c.resynced.Load(),
 		Latency:      c.latency.snapshot(),
 		Types:        make(map[string]typeSnapshot),
 		BridgesCount: 1,
@@ -184,8 +205,13 @@ func (s *snapshot) merge(o snapshot) {
 	}
 	s.Published += o.Published
 	s.Delivered += o.Delivered
+	s.Replayed += o.Replayed
 	s.Invalid += o.Invalid
 	s.Slow += o.Slow
+	s.Dropped += o.Dropped
+	s.Resyncs += o.Resyncs
+	s.Resynced += o.Resynced
+	s.Replaying += o.Replaying
 	s.Active += o.Active
 	s.Queued += o.Queued
 	s.LiveSubs += o.LiveSubs
@@ -215,15 +241,17 @@ type Stats struct {
 	// TotalPublished: stored events counted by this bridge's share of the
 	// statistics queue group (summed over bridges under scope=cluster).
 	TotalPublished uint64 `json:"total_published"`
-	// TotalDelivered: event frames written to WebSocket clients.
+	// TotalDelivered: event frames written to WebSocket and SSE clients,
+	// replayed ones included.
 	TotalDelivered uint64 `json:"total_delivered"`
-	// ActiveSubscribers: connected WebSocket clients.
+	// ActiveSubscribers: connected WebSocket and SSE clients.
 	ActiveSubscribers int `json:"active_subscribers"`
 	// QueueSize: frames waiting in client queues now.
 	QueueSize int `json:"queue_size"`
 	// EventsByType: TotalPublished by event type.
 	EventsByType map[string]uint64 `json:"events_by_type"`
-	// AverageDeliveryLatencyMS: mean of (frame written − event timestamp).
+	// AverageDeliveryLatencyMS: mean of (frame written − event timestamp),
+	// over live frames (replayed ones are left out).
 	AverageDeliveryLatencyMS float64 `json:"average_delivery_latency_ms"`
 	// UptimeSeconds since the bridge (under scope=cluster, the oldest) started.
 	UptimeSeconds float64 `json:"uptime_seconds"`
@@ -240,10 +268,27 @@ type Stats struct {
 	InvalidEvents uint64 `json:"invalid_events"`
 	// SlowConsumerDisconnects: clients closed because their queue overflowed.
 	SlowConsumerDisconnects uint64 `json:"slow_consumer_disconnects"`
+	// TotalReplayed: event frames of TotalDelivered read back from the
+	// stream for clients that resumed (since_seq, since_time, Last-Event-ID).
+	TotalReplayed uint64 `json:"total_replayed"`
+	// ReplayingClients: clients catching up with the stream now.
+	ReplayingClients int `json:"replaying_clients"`
+	// DroppedFrames: frames dropped from the queues of on_slow=drop_oldest
+	// clients (each told with a gap frame).
+	DroppedFrames uint64 `json:"dropped_frames"`
+	// Resyncs: times live delivery re-synced from the stream after a
+	// reconnect, a stream leader election or a gap.
+	Resyncs uint64 `json:"resyncs"`
+	// ResyncedEvents: events that live delivery had missed and re-syncs
+	// delivered.
+	ResyncedEvents uint64 `json:"resynced_events"`
 	// LiveSubscriptions: interest-based live subscriptions open now.
 	LiveSubscriptions int `json:"live_subscriptions"`
 	// NATS: the connection state of the bridge that answered.
 	NATS NATSState `json:"nats"`
+	// Stream: the EVENTS stream, as the bridge that answered read it (at
+	// most a second ago).
+	Stream StreamState `json:"stream"`
 	// Scope is "bridge" or "cluster".
 	Scope string `json:"scope"`
 	// Bridges that contributed: 1, or how many answered under scope=cluster.
@@ -278,6 +323,11 @@ func (s *snapshot) stats(now time.Time, scope string, nats NATSState) Stats {
 		BusiestLibraries:        ranked(s.Libraries),
 		InvalidEvents:           s.Invalid,
 		SlowConsumerDisconnects: s.Slow,
+		TotalReplayed:           s.Replayed,
+		ReplayingClients:        s.Replaying,
+		DroppedFrames:           s.Dropped,
+		Resyncs:                 s.Resyncs,
+		ResyncedEvents:          s.Resynced,
 		LiveSubscriptions:       s.LiveSubs,
 		NATS:                    nats,
 		Scope:                   scope,

@@ -32,7 +32,12 @@ func (b *Bridge) snapshot(topN int) snapshot {
 	b.mu.Lock()
 	s.Active = len(b.clients)
 	for cl := range b.clients {
-		s.Queued += len(cl.queue)
+		n, catching := cl.state()
+		if catching {
+			s.Replaying++ // its queue holds live frames for the hand-over
+		} else {
+			s.Queued += n
+		}
 	}
 	s.LiveSubs = len(b.rooms)
 	b.mu.Unlock()
@@ -76,7 +81,9 @@ func (b *Bridge) natsState() NATSState {
 // Stats returns this bridge's statistics.
 func (b *Bridge) Stats() Stats {
 	s := b.snapshot(topLibraries)
-	return s.stats(time.Now(), "bridge", b.natsState())
+	st := s.stats(time.Now(), "bridge", b.natsState())
+	st.Stream = b.streamState()
+	return st
 }
 
 // ClusterStats asks every bridge of the prefix for its figures over NATS,
@@ -119,7 +126,9 @@ func (b *Bridge) ClusterStats(ctx context.Context) (Stats, error) {
 			}
 		}
 	}
-	return total.stats(time.Now(), "cluster", b.natsState()), nil
+	st := total.stats(time.Now(), "cluster", b.natsState())
+	st.Stream = b.streamState()
+	return st, nil
 }
 
 // handleStats serves GET /v1/events/stats[?scope=bridge|cluster].

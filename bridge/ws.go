@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
 
-	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
 
@@ -26,84 +23,9 @@ const CloseSlowConsumer websocket.StatusCode = 4008
 // readClient closes the client after the header of the first.
 const clientReadLimit = 1024
 
-// streamInfoTimeout bounds the read of the stream's last sequence when a
-// socket opens (and the readiness probe).
+// streamInfoTimeout bounds the read of the stream's state when a client
+// opens (and the readiness probe, and creating a replay consumer).
 const streamInfoTimeout = 5 * time.Second
-
-// socketParams are the query parameters a socket accepts; filter only on
-// the pattern socket.
-var socketParams = []string{"types", "exclude_source", "since_seq", "since_time", "on_slow", "token"}
-
-// socketOptions are a socket's parsed query parameters.
-type socketOptions struct {
-	types   []typePattern
-	exclude []string
-	filter  string // pattern socket only; "" if absent
-}
-
-// parseSocketQuery checks q against the parameters a socket accepts.
-func parseSocketQuery(q url.Values, pattern bool) (socketOptions, error) {
-	var o socketOptions
-	allowed := socketParams
-	if pattern {
-		allowed = append([]string{"filter"}, socketParams...)
-	}
-	// Report unknown parameters in a stable order.
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !slices.Contains(allowed, k) {
-			return o, fmt.Errorf("unknown query parameter %q (allowed: %s)", truncate(k), strings.Join(allowed, ", "))
-		}
-	}
-	for _, v := range q["types"] {
-		for t := range strings.SplitSeq(v, ",") {
-			t = strings.TrimSpace(t)
-			if t == "" {
-				return o, errors.New("types: empty entry; want a comma-separated list such as document.added,document.deleted")
-			}
-			if err := subjects.ValidateTypePattern(t); err != nil {
-				return o, fmt.Errorf("types: %w", err)
-			}
-			entity, action, _ := strings.Cut(t, ".")
-			o.types = append(o.types, typePattern{entity, action})
-		}
-	}
-	for _, v := range q["exclude_source"] {
-		if v == "" {
-			return o, errors.New("exclude_source: empty")
-		}
-		o.exclude = append(o.exclude, v)
-	}
-	for _, k := range []string{"since_seq", "since_time"} {
-		if _, ok := q[k]; ok {
-			return o, fmt.Errorf("%s: not supported yet", k)
-		}
-	}
-	for _, v := range q["on_slow"] {
-		switch v {
-		case "disconnect":
-		case "drop_oldest":
-			return o, errors.New("on_slow=drop_oldest: not supported yet")
-		default:
-			return o, fmt.Errorf("on_slow: %q: want disconnect or drop_oldest", truncate(v))
-		}
-	}
-	if pattern {
-		if fs := q["filter"]; len(fs) > 1 {
-			return o, errors.New("filter: give one pattern")
-		} else if len(fs) == 1 {
-			if fs[0] == "" {
-				return o, errors.New("filter: empty")
-			}
-			o.filter = fs[0]
-		}
-	}
-	return o, nil
-}
 
 // handleLibraryWS serves WS /v1/libraries/{library_id}/ws.
 func (b *Bridge) handleLibraryWS(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +40,10 @@ func (b *Bridge) handleLibraryWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	b.serveSocket(w, r, subjects.Live(pattern), connectedFrameFunc("library_id", id), opts)
+	if !b.authorized(w, r, access{library: id}) {
+		return
+	}
+	b.serveSocket(w, r, subjects.Live(pattern), id, connectedFrameFunc("library_id", id), opts)
 }
 
 // handlePatternWS serves WS /v1/events/ws?filter=<pattern>.
@@ -136,17 +61,21 @@ func (b *Bridge) handlePatternWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "filter: "+err.Error())
 		return
 	}
-	b.serveSocket(w, r, subjects.Live(pattern), connectedFrameFunc("filter", pattern), opts)
+	if !b.authorized(w, r, access{pattern: pattern}) {
+		return
+	}
+	b.serveSocket(w, r, subjects.Live(pattern), "", connectedFrameFunc("filter", pattern), opts)
 }
 
 func connectedFrameFunc(key, value string) func(uint64) []byte {
 	return func(seq uint64) []byte { return connectedFrame(key, value, seq) }
 }
 
-// serveSocket joins the room of key, reads the stream's last sequence, then
-// upgrades and runs the client's writer until the client goes. Failures
-// before the upgrade are answered with a JSON error.
-func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string, hello func(uint64) []byte, opts socketOptions) {
+// serveSocket opens a client of the room of key (library is its library
+// id, "" for a pattern), then upgrades and runs the client's writer until
+// the client goes. Failures before the upgrade are answered with a JSON
+// error.
+func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, library string, hello func(uint64) []byte, opts socketOptions) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		// Checked before subscribing anything; websocket.Accept checks the rest.
 		w.Header().Set("Upgrade", "websocket")
@@ -159,21 +88,12 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string,
 	}
 	defer b.wg.Done()
 
-	cl := newClient(b, opts, r.RemoteAddr)
-	rm, err := b.join(key, cl)
+	cl, rm, st, err := b.openClient(r.Context(), key, library, hello, opts, r.RemoteAddr, "websocket")
 	if err != nil {
-		if !errors.Is(err, errClosing) {
-			b.log.Warn("live subscription failed", zap.String("subject", key), zap.Error(err))
-		}
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	defer b.leave(rm, cl)
-	streamSeq, err := b.lastSeq(r.Context())
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "stream unavailable: "+err.Error())
-		return
-	}
 
 	bw := &batchWriter{ResponseWriter: w}
 	c, err := websocket.Accept(bw, r, b.acceptOptions())
@@ -187,12 +107,55 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key string,
 		<-readDone
 	}()
 
-	if !b.addClient(cl, c) {
+	if !b.addClient(cl, func() { _ = c.CloseNow() }) {
 		_ = c.Close(websocket.StatusGoingAway, "bridge shutting down")
 		return
 	}
 	defer b.removeClient(cl)
-	cl.run(c, bw.conn, readCtx, hello(streamSeq), streamSeq)
+	t := newWSTransport(c, bw.conn, readCtx, b.cfg.WriteTimeout)
+	defer t.stuck.Stop()
+	cl.run(t, st)
+}
+
+// openClient joins cl to the room of key and works out where its stream
+// starts: live from the stream's last sequence, or a replay from since.
+// library is the library id of a library client ("" for a pattern). The
+// caller leaves the room when the client goes.
+func (b *Bridge) openClient(ctx context.Context, key, library string, hello func(uint64) []byte, opts socketOptions, addr, kind string) (*client, *room, start, error) {
+	cl := newClient(b, opts, addr, kind)
+	rm, err := b.join(ctx, key, cl)
+	if err != nil {
+		if !errors.Is(err, errClosing) {
+			b.log.Warn("live subscription failed", zap.String("subject", key), zap.Error(err))
+		}
+		return nil, nil, start{}, err
+	}
+	// The head, read after the room's subscription exists: everything
+	// stored after it reaches cl live.
+	info, err := b.streamInfo(ctx)
+	if err != nil {
+		b.leave(rm, cl)
+		return nil, nil, start{}, fmt.Errorf("stream unavailable: %w", err)
+	}
+	head, first := info.State.LastSeq, info.State.FirstSeq
+	st := start{hello: hello(head), lastSent: head}
+	if s := opts.since; s != nil {
+		spec := &readSpec{filters: replayFilters(b.cfg.Prefix, rm.filter, library, opts)}
+		switch {
+		case s.byTime:
+			st.lastSent, spec.startTime = 0, s.time
+			st.replay = spec
+		case s.seq >= head && cl.stopCatchingIfWhole():
+			st.lastSent = s.seq // nothing stored after it yet: live only
+		default:
+			st.lastSent, spec.startSeq = s.seq, s.seq+1
+			st.replay = spec
+			if first > s.seq+1 && s.seq < head {
+				st.expiredFrom, st.expiredTo = s.seq+1, min(first-1, head)
+			}
+		}
+	}
+	return cl, rm, st, nil
 }
 
 // readClient reads c in the background, only to answer pings and see the
@@ -218,17 +181,6 @@ func readClient(c *websocket.Conn) (ctx context.Context, done <-chan struct{}) {
 	return ctx, ch
 }
 
-// lastSeq returns the EVENTS stream's last sequence.
-func (b *Bridge) lastSeq(ctx context.Context) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, streamInfoTimeout)
-	defer cancel()
-	s, err := b.js.Stream(ctx, broker.StreamName)
-	if err != nil {
-		return 0, err
-	}
-	return s.CachedInfo().State.LastSeq, nil
-}
-
 func (b *Bridge) acceptOptions() *websocket.AcceptOptions {
 	if len(b.cfg.AllowedOrigins) == 0 {
 		// Any origin (DESIGN §8): tokens are never ambient credentials.
@@ -237,91 +189,50 @@ func (b *Bridge) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{OriginPatterns: b.cfg.AllowedOrigins}
 }
 
-// maxBatchFrames bounds the frames written in one round of a writer.
-const maxBatchFrames = 64
+// errStuck: a write to a WebSocket client took longer than WriteTimeout.
+var errStuck = errors.New("write timed out")
 
-// run writes the connected frame, then the queued frames, until the client
-// leaves, overflows, stalls or the bridge shuts down. Frames with seq <=
-// startSeq (already in the stream when the socket opened) are dropped.
-// Each round drains the queue (up to maxBatchFrames) into one write of bc.
-func (cl *client) run(c *websocket.Conn, bc *batchConn, readCtx context.Context, hello []byte, startSeq uint64) {
-	b := cl.b
-	// Writes use a context without a deadline (a deadline costs an
-	// allocation per write); this timer drops a client stuck in a write.
-	stuck := time.AfterFunc(b.cfg.WriteTimeout, func() { _ = c.CloseNow() })
-	defer stuck.Stop()
-	if err := c.Write(context.Background(), websocket.MessageText, hello); err != nil || !stuck.Stop() {
-		return
-	}
-	ping := time.NewTicker(b.cfg.PingInterval)
-	defer ping.Stop()
-	lastSent := startSeq
-	batch := make([]*frame, 0, min(maxBatchFrames, cap(cl.queue)))
-	for {
-		select {
-		case f := <-cl.queue:
-			stuck.Reset(b.cfg.WriteTimeout)
-			bc.begin()
-			for f != nil && !cl.kicked.Load() {
-				if f.seq > lastSent {
-					if err := c.Write(context.Background(), websocket.MessageText, f.buf); err != nil {
-						_ = bc.end()
-						return
-					}
-					lastSent = f.seq
-					batch = append(batch, f)
-				}
-				f = nil
-				if len(batch) < cap(batch) {
-					select {
-					case f = <-cl.queue:
-					default:
-					}
-				}
-			}
-			err := bc.end()
-			now := time.Now()
-			for i, f := range batch {
-				b.counters.countDelivered(f, now)
-				batch[i] = nil
-			}
-			batch = batch[:0]
-			if err != nil || !stuck.Stop() {
-				return // the write failed, or the timer closed the connection
-			}
-			if cl.kicked.Load() {
-				cl.closeSlow(c, lastSent)
-				return
-			}
-		case <-cl.kick:
-			cl.closeSlow(c, lastSent)
-			return
-		case <-ping.C:
-			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.WriteTimeout)
-			err := c.Ping(ctx)
-			cancel()
-			if err != nil {
-				return
-			}
-		case <-readCtx.Done():
-			return
-		case <-b.done:
-			_ = c.Close(websocket.StatusGoingAway, "bridge shutting down")
-			return
-		}
-	}
+// wsTransport writes a client's frames to its WebSocket. Writes use a
+// context without a deadline (a deadline costs an allocation per write);
+// the stuck timer drops a client stuck in a batch of writes.
+type wsTransport struct {
+	c       *websocket.Conn
+	bc      *batchConn
+	read    context.Context // ends when the peer closes or the connection fails
+	timeout time.Duration
+	stuck   *time.Timer
 }
 
-// closeSlow closes an overflowed client with CloseSlowConsumer.
-func (cl *client) closeSlow(c *websocket.Conn, lastSent uint64) {
-	reason := fmt.Sprintf("slow consumer: resume with since_seq=%d", lastSent)
-	cl.b.log.Info("closed slow consumer", zap.String("remote_addr", cl.addr), zap.Int("queue", cap(cl.queue)), zap.Uint64("last_seq", lastSent))
-	_ = c.Close(CloseSlowConsumer, reason)
+func newWSTransport(c *websocket.Conn, bc *batchConn, read context.Context, timeout time.Duration) *wsTransport {
+	stuck := time.AfterFunc(time.Hour, func() { _ = c.CloseNow() })
+	stuck.Stop()
+	return &wsTransport{c: c, bc: bc, read: read, timeout: timeout, stuck: stuck}
 }
 
-func truncate(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return s[:64] + "…"
+// begin collects the batch's writes into one (batchConn).
+func (t *wsTransport) begin() {
+	t.stuck.Reset(t.timeout)
+	t.bc.begin()
 }
+
+func (t *wsTransport) send(_ frameKind, _ uint64, buf []byte) error {
+	return t.c.Write(context.Background(), websocket.MessageText, buf)
+}
+
+func (t *wsTransport) end() error {
+	err := t.bc.end()
+	if !t.stuck.Stop() {
+		return errStuck // the timer closed the connection
+	}
+	return err
+}
+
+func (t *wsTransport) keepAlive() error {
+	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
+	defer cancel()
+	return t.c.Ping(ctx)
+}
+
+func (t *wsTransport) closeSlow(reason string) { _ = t.c.Close(CloseSlowConsumer, reason) }
+func (t *wsTransport) goingAway()              { _ = t.c.Close(websocket.StatusGoingAway, "bridge shutting down") }
+func (t *wsTransport) gone() <-chan struct{}   { return t.read.Done() }

@@ -110,10 +110,13 @@ func TestBadRequests(t *testing.T) {
 		{"bad type", "/v1/libraries/lib-1/ws?types=Document.added", "types: invalid event type"},
 		{"empty type entry", "/v1/libraries/lib-1/ws?types=document.added,,", "types: empty entry"},
 		{"empty exclude", "/v1/libraries/lib-1/ws?exclude_source=", "exclude_source: empty"},
-		{"since_seq", "/v1/libraries/lib-1/ws?since_seq=3", "since_seq: not supported yet"},
-		{"since_time", "/v1/libraries/lib-1/ws?since_time=2025-01-01T00:00:00Z", "since_time: not supported yet"},
-		{"drop_oldest", "/v1/libraries/lib-1/ws?on_slow=drop_oldest", "not supported yet"},
+		{"since_seq not a number", "/v1/libraries/lib-1/ws?since_seq=abc", "since_seq: \"abc\": want a stream sequence"},
+		{"negative since_seq", "/v1/libraries/lib-1/ws?since_seq=-1", "since_seq: \"-1\""},
+		{"two since_seq", "/v1/libraries/lib-1/ws?since_seq=1&since_seq=2", "give one value"},
+		{"since_seq and since_time", "/v1/libraries/lib-1/ws?since_seq=1&since_time=2025-01-01T00:00:00Z", "not both"},
+		{"bad since_time", "/v1/libraries/lib-1/ws?since_time=yesterday", "since_time: \"yesterday\": want RFC 3339"},
 		{"bad on_slow", "/v1/libraries/lib-1/ws?on_slow=x", "on_slow"},
+		{"two on_slow", "/v1/libraries/lib-1/ws?on_slow=disconnect&on_slow=drop_oldest", "on_slow: give one value"},
 		{"bad filter", "/v1/events/ws?filter=other.>", "filter: invalid subject pattern"},
 		{"filter escaping the grammar", "/v1/events/ws?filter=events.library.a.b.c.d", "filter: invalid subject pattern"},
 		{"two filters", "/v1/events/ws?filter=events.>&filter=events.>", "one pattern"},
@@ -134,9 +137,11 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
-	// on_slow=disconnect and token are accepted.
-	c := dial(t, b, "/v1/libraries/lib-1/ws?on_slow=disconnect&token=x")
-	connected(t, c)
+	// on_slow, token and the resume parameters are accepted.
+	for _, q := range []string{"on_slow=disconnect&token=x", "on_slow=drop_oldest", "since_seq=0", "since_time=2025-01-01T00:00:00Z"} {
+		c := dial(t, b, "/v1/libraries/lib-1/ws?"+q)
+		connected(t, c)
+	}
 }
 
 func TestIsolationAndOrder(t *testing.T) {

@@ -1,0 +1,196 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/arrwdb/arrwcdc/broker"
+)
+
+const (
+	// replayPull is how many stored messages an ordered consumer buffers in
+	// the bridge ahead of its reader.
+	replayPull = 256
+	// replayAhead is how many read events wait for a resuming client's
+	// writer; with replayPull, what the bridge holds for one resuming
+	// client at most.
+	replayAhead = 64
+	// replayInactive lets the server delete an ordered consumer whose
+	// bridge vanished without deleting it.
+	replayInactive = time.Minute
+	// replayRetryMax caps the wait between attempts to read the stream.
+	replayRetryMax = 2 * time.Second
+	// consumerDeleteTimeout bounds the deletion of a finished consumer.
+	consumerDeleteTimeout = 2 * time.Second
+)
+
+// readSpec says what to read from the EVENTS stream: the subjects, and
+// from which sequence (or, if startSeq is 0, from which time).
+type readSpec struct {
+	filters   []string
+	startSeq  uint64
+	startTime time.Time
+}
+
+// storedItem is one event read from the stream, or (seq 0) the news that
+// nothing matched when the consumer was created.
+type storedItem struct {
+	seq uint64
+	// pending is how many stored events of the filters came after this
+	// one when the server sent it.
+	pending uint64
+	frame   *frame // nil if not a valid event
+}
+
+// readStream reads the stream through an ordered consumer and hands each
+// event to fn, in stream order, until fn returns false or ctx ends. A
+// consumer created with nothing to deliver is reported as an item with seq
+// 0 and pending 0. When reading fails (the stream unreachable, the
+// connection closed), it tries again from the next sequence, backing off,
+// until ctx ends. The consumer is deleted when done.
+func (b *Bridge) readStream(ctx context.Context, spec readSpec, fn func(storedItem) bool) {
+	wait := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		next, ok, err := b.readOnce(ctx, spec, fn)
+		if !ok {
+			return
+		}
+		if next > spec.startSeq {
+			spec.startSeq, wait = next, 50*time.Millisecond
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Debug("reading the stream", zap.Strings("filters", spec.filters), zap.Uint64("from_seq", spec.startSeq), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, replayRetryMax)
+	}
+}
+
+// readOnce runs one consumer. It returns the sequence to go on from,
+// whether to go on, and why it stopped.
+func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem) bool) (next uint64, goOn bool, err error) {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects:    spec.filters,
+		InactiveThreshold: replayInactive,
+	}
+	switch {
+	case spec.startSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, spec.startSeq
+	case !spec.startTime.IsZero():
+		t := spec.startTime
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	default:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+	cctx, cancel := context.WithTimeout(ctx, streamInfoTimeout)
+	cons, err := b.js.OrderedConsumer(cctx, broker.StreamName, cfg)
+	cancel()
+	if err != nil {
+		return 0, true, err
+	}
+	defer b.deleteConsumer(cons)
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		if !fn(storedItem{}) {
+			return 0, false, nil
+		}
+	}
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(replayPull))
+	if err != nil {
+		return 0, true, err
+	}
+	// Next waits inside the library's own retries too; Stop ends those.
+	stop := context.AfterFunc(ctx, msgs.Stop)
+	defer func() {
+		stop()
+		msgs.Stop()
+	}()
+	for {
+		m, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return next, !errors.Is(err, context.Canceled), err
+		}
+		it, err := b.storedItem(m)
+		if err != nil {
+			b.log.Warn("stored message without metadata", zap.String("subject", m.Subject()), zap.Error(err))
+			continue
+		}
+		next = it.seq + 1
+		if !fn(it) {
+			return next, false, nil
+		}
+	}
+}
+
+// deleteConsumer deletes a finished ordered consumer rather than leaving
+// it to its inactivity threshold.
+func (b *Bridge) deleteConsumer(cons jetstream.Consumer) {
+	ci := cons.CachedInfo()
+	if ci == nil || !b.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), consumerDeleteTimeout)
+	defer cancel()
+	if err := b.js.DeleteConsumer(ctx, broker.StreamName, ci.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		b.log.Debug("delete replay consumer", zap.String("consumer", ci.Name), zap.Error(err))
+	}
+}
+
+// storedItem parses a message read from the stream.
+func (b *Bridge) storedItem(m jetstream.Msg) (storedItem, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return storedItem{}, err
+	}
+	it := storedItem{seq: md.Sequence.Stream, pending: md.NumPending}
+	ev, err := parseEvent(m.Subject(), false, m.Data(), m.Headers(), b.cfg.MaxEventSize)
+	if err != nil {
+		b.log.Debug("skipped stored message", zap.String("subject", m.Subject()), zap.Uint64("seq", it.seq), zap.Error(err))
+		return it, nil
+	}
+	it.frame = b.newFrame(&ev, it.seq)
+	return it, nil
+}
+
+// replayer reads the stream for one resuming client, as fast as the
+// client's writer takes the events (items holds replayAhead at most).
+type replayer struct {
+	items  chan storedItem
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (b *Bridge) startReplay(spec readSpec) *replayer {
+	ctx, cancel := context.WithCancel(context.Background())
+	rp := &replayer{items: make(chan storedItem, replayAhead), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rp.done)
+		b.readStream(ctx, spec, func(it storedItem) bool {
+			if it.frame != nil {
+				it.frame.replayed = true
+			}
+			select {
+			case rp.items <- it:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	return rp
+}
+
+// stop ends the replay and waits for its goroutine (and the deletion of
+// its consumer).
+func (rp *replayer) stop() {
+	rp.cancel()
+	<-rp.done
+}

@@ -1,0 +1,174 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/subjects"
+)
+
+// sseRetryMS is the reconnection delay an SSE stream suggests to
+// EventSource (its "retry:" field).
+const sseRetryMS = 1000
+
+// handleLibrarySSE serves GET /v1/libraries/{library_id}/events: the
+// library socket's frames as Server-Sent Events (see the package doc).
+func (b *Bridge) handleLibrarySSE(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("library_id")
+	pattern, err := subjects.Library(b.cfg.Prefix, id)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	opts, err := parseSocketQuery(r.URL.Query(), false)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// EventSource sends the last id it got when it reconnects: that is
+	// the newest resume point, whatever the URL says.
+	if lei := strings.TrimSpace(r.Header.Get("Last-Event-ID")); lei != "" {
+		n, err := parseSeq(lei)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "Last-Event-ID: "+err.Error())
+			return
+		}
+		opts.since = &sincePoint{seq: n}
+	}
+	if !b.authorized(w, r, access{library: id}) {
+		return
+	}
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		return
+	}
+	if !b.track() {
+		writeError(w, http.StatusServiceUnavailable, errClosing.Error())
+		return
+	}
+	defer b.wg.Done()
+
+	cl, rm, st, err := b.openClient(r.Context(), subjects.Live(pattern), id, connectedFrameFunc("library_id", id), opts, r.RemoteAddr, "sse")
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	defer b.leave(rm, cl)
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // proxies: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	if !b.addClient(cl, func() { _ = rc.SetWriteDeadline(time.Unix(1, 0)) }) {
+		return
+	}
+	defer b.removeClient(cl)
+	cl.run(&sseTransport{w: w, rc: rc, ctx: r.Context(), timeout: b.cfg.WriteTimeout}, st)
+}
+
+// sseTransport writes a client's frames as Server-Sent Events: each batch
+// is one write and one flush, under a write deadline of WriteTimeout.
+type sseTransport struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	ctx     context.Context // the request's: ends when the client goes
+	timeout time.Duration
+	buf     []byte
+}
+
+func (t *sseTransport) begin() { t.buf = t.buf[:0] }
+
+// send appends one event:
+//
+//	id: <seq>          event frames (no event: line, so EventSource's onmessage gets them)
+//	event: connected   the connected frame (with retry:)
+//	event: gap         a gap frame
+//	data: <the frame's JSON>
+func (t *sseTransport) send(kind frameKind, seq uint64, buf []byte) error {
+	switch kind {
+	case kindEvent:
+		t.buf = append(t.buf, "id: "...)
+		t.buf = strconv.AppendUint(t.buf, seq, 10)
+		t.buf = append(t.buf, '\n')
+	case kindConnected:
+		t.buf = append(t.buf, "retry: "...)
+		t.buf = strconv.AppendInt(t.buf, sseRetryMS, 10)
+		t.buf = append(t.buf, "\nevent: connected\n"...)
+	case kindGap:
+		t.buf = append(t.buf, "event: gap\n"...)
+	}
+	t.buf = appendSSEData(t.buf, buf)
+	if len(t.buf) >= maxBatchBytes {
+		return t.flush()
+	}
+	return nil
+}
+
+func (t *sseTransport) end() error { return t.flush() }
+
+func (t *sseTransport) flush() error {
+	if len(t.buf) == 0 {
+		return nil
+	}
+	_ = t.rc.SetWriteDeadline(time.Now().Add(t.timeout))
+	_, err := t.w.Write(t.buf)
+	if err == nil {
+		err = t.rc.Flush()
+	}
+	t.buf = t.buf[:0]
+	if cap(t.buf) > 2*maxBatchBytes {
+		t.buf = nil
+	}
+	return err
+}
+
+// keepAlive writes a comment line, which EventSource ignores.
+func (t *sseTransport) keepAlive() error {
+	t.buf = append(t.buf[:0], ": keep-alive\n\n"...)
+	return t.flush()
+}
+
+// closeSlow ends the stream with a close event. EventSource reconnects by
+// itself with Last-Event-ID = the last seq it got, so nothing is lost.
+func (t *sseTransport) closeSlow(reason string) {
+	data := append([]byte(`{"type":"close","reason":`), event.AppendString(nil, reason)...)
+	t.buf = append(t.buf[:0], "event: close\n"...)
+	t.buf = appendSSEData(t.buf, append(data, '}'))
+	_ = t.flush()
+}
+
+// goingAway just ends the stream: EventSource reconnects (to another
+// bridge, or this one restarted) from the last id it got.
+func (t *sseTransport) goingAway() {}
+
+func (t *sseTransport) gone() <-chan struct{} { return t.ctx.Done() }
+
+// appendSSEData appends data as "data:" lines and the blank line that ends
+// an event. A line break inside data (JSON whitespace in an event's data)
+// starts a new "data:" line; the receiver joins them with "\n".
+func appendSSEData(dst, data []byte) []byte {
+	dst = append(dst, "data: "...)
+	if bytes.IndexAny(data, "\r\n") < 0 {
+		dst = append(dst, data...)
+		return append(dst, "\n\n"...)
+	}
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '\r', '\n':
+			if c == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+				i++
+			}
+			dst = append(dst, "\ndata: "...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, "\n\n"...)
+}
