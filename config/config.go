@@ -69,6 +69,59 @@ type Config struct {
 	Healthcheck HealthcheckConfig
 	// Bench holds the load of bench; zero for the other commands.
 	Bench BenchConfig
+
+	// TokenSecretFile holds the HS256 secret of access tokens:
+	// --token-secret-file. TokenPublicKeyFile holds the RS256 public key
+	// (PEM): --token-public-key-file. At most one; setting one turns token
+	// auth on. serve, broker, bridge; after Load, Broker.TokenSecretFile
+	// and Broker.TokenPublicKeyFile are these for serve and broker.
+	TokenSecretFile    string
+	TokenPublicKeyFile string
+	// NATSClient holds the credentials and TLS settings of the NATS client
+	// of bridge, demo-app, tail, publish and bench ([Config.NATSOptions]).
+	NATSClient NATSClientConfig
+	// Token holds the settings of the token command.
+	Token TokenConfig
+}
+
+// NATSClientConfig holds how a NATS client logs in and trusts servers.
+// The zero value means anonymous, and TLS only for tls:// URLs with the
+// system's CAs.
+type NATSClientConfig struct {
+	// User and Password log in as a user of the users file: --nats-user,
+	// --nats-password.
+	User, Password string
+	// NKeySeedFile holds the seed of an nkey user: --nats-nkey-seed-file.
+	NKeySeedFile string
+	// CredsFile is a NATS credentials file (operator mode): --nats-creds.
+	CredsFile string
+	// Token is the auth token: --nats-token. With the broker's auth
+	// callout on, an access token of `arrwcdc token`.
+	Token string
+	// TLSCA is the PEM file of the CAs the servers' certificates are
+	// checked against: --nats-tls-ca. Setting it turns TLS on.
+	TLSCA string
+	// TLSCert and TLSKey are the client certificate and key for servers
+	// that require one: --nats-tls-cert, --nats-tls-key.
+	TLSCert, TLSKey string
+}
+
+// TokenConfig holds the settings of the token command.
+type TokenConfig struct {
+	// Libraries the token reads: --library, comma-separated and repeatable.
+	Libraries []string
+	// All makes the token read every library ("*"): --all. Not with
+	// Libraries.
+	All bool
+	// Publish lets the token publish: --publish.
+	Publish bool
+	// TTL is the token's lifetime: --ttl. Default 1h.
+	TTL time.Duration
+	// Subject is the token's sub: --sub. Default "dev".
+	Subject string
+	// SecretFile holds the HS256 secret: --secret-file. PrivateKeyFile
+	// holds an RS256 private key (PEM): --private-key-file. Exactly one.
+	SecretFile, PrivateKeyFile string
 }
 
 // Scenarios of the bench command, for [BenchConfig.Scenario].
@@ -256,6 +309,7 @@ func (l Loader) Load(command string, args []string) (Config, error) {
 	c := *f.cfg
 	c.File = path
 	c.Broker.Prefix = c.Prefix
+	c.Broker.TokenSecretFile, c.Broker.TokenPublicKeyFile = c.TokenSecretFile, c.TokenPublicKeyFile
 	return c, c.Validate()
 }
 

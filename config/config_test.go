@@ -469,7 +469,7 @@ func TestHelp(t *testing.T) {
 			t.Run(cmd.Name+" "+arg, func(t *testing.T) {
 				var out bytes.Buffer
 				c, err := config.Loader{Output: &out}.Load(cmd.Name, []string{"--log-level", "debug", arg})
-				if cmd.Name == "version" || cmd.Name == "healthcheck" {
+				if cmd.Name == "version" || cmd.Name == "healthcheck" || cmd.Name == "token" {
 					c, err = config.Loader{Output: &out}.Load(cmd.Name, []string{arg})
 				}
 				if !errors.Is(err, flag.ErrHelp) {
@@ -515,7 +515,11 @@ func flagNames(command string) []string {
 		"monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
 		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url",
 		"since-seq", "since-time", "all",
-		"scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "cpu-profile", "mem-profile"}
+		"scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "cpu-profile", "mem-profile",
+		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca",
+		"token-secret-file", "token-public-key-file",
+		"nats-user", "nats-password", "nats-nkey-seed-file", "nats-creds", "nats-token", "nats-tls-ca", "nats-tls-cert", "nats-tls-key",
+		"publish", "ttl", "sub", "secret-file", "private-key-file"}
 	var names []string
 	for _, name := range all {
 		_, err := config.Loader{}.Load(command, []string{"--" + name + "=x"})
@@ -528,17 +532,27 @@ func flagNames(command string) []string {
 
 func TestCommandFlags(t *testing.T) {
 	common := []string{"config", "prefix", "log-level", "log-format"}
-	brokerFlags := []string{"nats-listen", "cluster-listen", "cluster-name", "routes", "monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes"}
+	brokerFlags := []string{"nats-listen", "cluster-listen", "cluster-name", "routes", "monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
+		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "token-secret-file", "token-public-key-file"}
+	client := []string{"nats-user", "nats-password", "nats-nkey-seed-file", "nats-creds", "nats-token", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
+	cat := func(lists ...[]string) []string {
+		var out []string
+		for _, l := range lists {
+			out = append(out, l...)
+		}
+		return out
+	}
 	want := map[string][]string{
-		"serve":       append(append(append([]string{}, common...), brokerFlags...), "http-listen"),
-		"broker":      append(append([]string{}, common...), brokerFlags...),
-		"bridge":      append(append([]string{}, common...), "http-listen", "nats-url"),
-		"demo-app":    append(append([]string{}, common...), "http-listen", "nats-url", "db", "source", "search-events"),
-		"tail":        append(append([]string{}, common...), "nats-url", "library", "type", "subject", "json", "since-seq", "since-time", "all"),
-		"publish":     append(append([]string{}, common...), "nats-url", "library", "type", "data", "source", "id"),
-		"bench":       append(append([]string{}, common...), "nats-url", "scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "json", "cpu-profile", "mem-profile"),
+		"serve":       cat(common, brokerFlags, []string{"http-listen"}),
+		"broker":      cat(common, brokerFlags),
+		"bridge":      cat(common, client, []string{"http-listen", "nats-url", "token-secret-file", "token-public-key-file"}),
+		"demo-app":    cat(common, client, []string{"http-listen", "nats-url", "db", "source", "search-events"}),
+		"tail":        cat(common, client, []string{"nats-url", "library", "type", "subject", "json", "since-seq", "since-time", "all"}),
+		"publish":     cat(common, client, []string{"nats-url", "library", "type", "data", "source", "id"}),
+		"bench":       cat(common, client, []string{"nats-url", "scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "json", "cpu-profile", "mem-profile"}),
 		"version":     nil,
 		"healthcheck": {"url"},
+		"token":       {"config", "library", "all", "publish", "ttl", "sub", "secret-file", "private-key-file"},
 	}
 	if len(want) != len(config.Commands) {
 		t.Fatalf("%d commands, want %d", len(config.Commands), len(want))

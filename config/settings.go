@@ -4,6 +4,7 @@ import (
 	"flag"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/subjects"
@@ -25,6 +26,7 @@ var Commands = []Command{
 	{"publish", "publish one event from the flags, or a JSON event on stdin without --type"},
 	{"bench", "load generator: throughput and latency percentiles"},
 	{"healthcheck", "exit 0 if the --url answers 2xx (the container health check: FROM-scratch images have no curl)"},
+	{"token", "print an access token (JWT) for --library IDs or --all, signed with --secret-file (development and tests)"},
 	{"version", "print the version"},
 }
 
@@ -36,6 +38,8 @@ const (
 	DefaultHTTPListen        = "127.0.0.1:8000"
 	DefaultDemoAppHTTPListen = "127.0.0.1:8080"
 	DefaultDemoAppDB         = "./demoapp.db"
+	DefaultTokenTTL          = time.Hour
+	DefaultTokenSubject      = "dev"
 )
 
 // Which commands take a setting: space-separated command names.
@@ -43,6 +47,11 @@ const (
 	allCmds     = "serve broker bridge demo-app tail publish bench" // not version: it takes only --help
 	brokerCmds  = "serve broker"
 	natsClients = "bridge demo-app tail publish" // bench: its own row, default empty
+	// natsAuth take the NATS client's credentials and TLS settings.
+	natsAuth = natsClients + " bench"
+	// tokenVerifiers check access tokens: the bridge, and the broker's
+	// auth callout.
+	tokenVerifiers = "serve broker bridge"
 )
 
 // setting is one flag with its env twin and YAML key. Adding a setting is
@@ -98,6 +107,36 @@ var settings = []setting{
 	{"search-events", "demo-app", "1", "share of searches that publish search.performed, 0 to 1 (`rate`); 0 turns them off", func(c *Config) flag.Value { return (*float64Value)(&c.DemoApp.SearchRate) }},
 
 	{"url", "healthcheck", "", "`url` to GET", func(c *Config) flag.Value { return (*stringValue)(&c.Healthcheck.URL) }},
+
+	// Security (DESIGN §8): broker users and TLS, token keys, NATS client
+	// credentials, and the token command.
+	{"users-file", brokerCmds, "", "YAML `file` of NATS users with roles (publisher, bridge, tap, admin); empty means no user authentication", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.UsersFile) }},
+	{"tls-cert", brokerCmds, "", "PEM certificate `file` of the NATS client listener; with --tls-key turns TLS on", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.TLS.Cert) }},
+	{"tls-key", brokerCmds, "", "PEM private key `file` of --tls-cert", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.TLS.Key) }},
+	{"tls-ca", brokerCmds, "", "PEM CA `file`: NATS clients must present a certificate it signed (mutual TLS)", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.TLS.CA) }},
+	{"cluster-tls-cert", brokerCmds, "", "PEM certificate `file` of the cluster routes; with --cluster-tls-key and --cluster-tls-ca turns route TLS on", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ClusterTLS.Cert) }},
+	{"cluster-tls-key", brokerCmds, "", "PEM private key `file` of --cluster-tls-cert", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ClusterTLS.Key) }},
+	{"cluster-tls-ca", brokerCmds, "", "PEM CA `file` the routes verify each other with", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ClusterTLS.CA) }},
+	{"token-secret-file", tokenVerifiers, "", "`file` holding the HS256 secret of access tokens (trailing whitespace ignored); turns token auth on (bridge, and NATS auth callout on serve and broker)", func(c *Config) flag.Value { return (*stringValue)(&c.TokenSecretFile) }},
+	{"token-public-key-file", tokenVerifiers, "", "PEM `file` of the RS256 public key of access tokens, instead of --token-secret-file", func(c *Config) flag.Value { return (*stringValue)(&c.TokenPublicKeyFile) }},
+
+	{"nats-user", natsAuth, "", "NATS user `name` (with --nats-password)", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.User) }},
+	{"nats-password", natsAuth, "", "NATS `password` of --nats-user (prefer the env var: flags show in ps)", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.Password) }},
+	{"nats-nkey-seed-file", natsAuth, "", "`file` holding the NATS user's nkey seed (SU…)", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.NKeySeedFile) }},
+	{"nats-creds", natsAuth, "", "NATS credentials `file` (user JWT and seed, operator mode)", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.CredsFile) }},
+	{"nats-token", natsAuth, "", "NATS auth `token`, such as an access token of arrwcdc token for the auth callout", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.Token) }},
+	{"nats-tls-ca", natsAuth, "", "PEM CA `file` that signed the NATS servers' certificates; turns TLS on", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.TLSCA) }},
+	{"nats-tls-cert", natsAuth, "", "PEM client certificate `file` for NATS servers that require one", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.TLSCert) }},
+	{"nats-tls-key", natsAuth, "", "PEM private key `file` of --nats-tls-cert", func(c *Config) flag.Value { return (*stringValue)(&c.NATSClient.TLSKey) }},
+
+	{"config", "token", "", "read settings from the YAML `file`", func(c *Config) flag.Value { return (*stringValue)(&c.File) }},
+	{"library", "token", "", "library `id` the token may read (comma-separated, repeatable)", func(c *Config) flag.Value { return (*listValue)(&c.Token.Libraries) }},
+	{"all", "token", "", "the token may read every library (\"read\": [\"*\"])", func(c *Config) flag.Value { return (*boolValue)(&c.Token.All) }},
+	{"publish", "token", "", "the token may publish (POST /v1/events)", func(c *Config) flag.Value { return (*boolValue)(&c.Token.Publish) }},
+	{"ttl", "token", formatDuration(DefaultTokenTTL), "the token expires after this `duration`", func(c *Config) flag.Value { return (*durationValue)(&c.Token.TTL) }},
+	{"sub", "token", DefaultTokenSubject, "who holds the token (its sub `claim`)", func(c *Config) flag.Value { return (*stringValue)(&c.Token.Subject) }},
+	{"secret-file", "token", "", "`file` holding the HS256 secret to sign with (trailing whitespace ignored)", func(c *Config) flag.Value { return (*stringValue)(&c.Token.SecretFile) }},
+	{"private-key-file", "token", "", "PEM `file` of an RS256 private key to sign with, instead of --secret-file", func(c *Config) flag.Value { return (*stringValue)(&c.Token.PrivateKeyFile) }},
 
 	{"nats-url", "bench", "", "comma-separated NATS server `urls` (repeatable); empty means an embedded broker in a temporary directory", func(c *Config) flag.Value { return (*listValue)(&c.NATSURL) }},
 	{"scenario", "bench", "publish", "what to measure (`name`): publish, e2e, ws, ws-peer, replay or outbox", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Scenario) }},

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/arrwdb/arrwcdc/auth"
 	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
@@ -94,7 +96,12 @@ func (c Config) Validate() error {
 		check("http-listen", c.HTTPListen, validListen(c.HTTPListen))
 	}
 	if takes("nats-listen") {
-		errs = append(errs, c.brokerErrors()...)
+		errs = append(errs, c.brokerErrors()...) // the token key files too
+	} else if takes("token-secret-file") {
+		errs = append(errs, tokenKeyErrors(c.TokenSecretFile, c.TokenPublicKeyFile)...)
+	}
+	if takes("nats-user") {
+		errs = append(errs, c.natsClientErrors()...)
 	}
 
 	switch c.Command {
@@ -153,6 +160,8 @@ func (c Config) Validate() error {
 		}
 	case "bench":
 		errs = append(errs, c.benchErrors()...)
+	case "token":
+		errs = append(errs, c.tokenErrors()...)
 	case "healthcheck":
 		if u, err := url.Parse(c.Healthcheck.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			check("url", c.Healthcheck.URL, errors.New("want an http:// or https:// URL"))
@@ -302,5 +311,109 @@ func (c Config) benchErrors() []error {
 	check("duration", b.Duration < 0, "want 0 (no limit) or more")
 	check("nats-url", b.Scenario == "ws-peer" && len(c.NATSURL) > 0,
 		"ws-peer runs its own nats-server with a websocket listener: leave --nats-url empty")
+	return errs
+}
+
+// tokenKeyErrors checks the key files of access tokens: at most one, and
+// it holds a usable key.
+func tokenKeyErrors(secretFile, publicKeyFile string) []error {
+	if secretFile != "" && publicKeyFile != "" {
+		return []error{&FieldError{Field: "token-public-key-file", Value: publicKeyFile, Err: errors.New("give it or --token-secret-file, not both")}}
+	}
+	if _, err := auth.LoadVerifier(secretFile, publicKeyFile); err != nil {
+		field, value := "token-secret-file", secretFile
+		if value == "" {
+			field, value = "token-public-key-file", publicKeyFile
+		}
+		return []error{&FieldError{Field: field, Value: value, Err: err}}
+	}
+	return nil
+}
+
+// natsClientErrors checks the NATS client's credentials and TLS files:
+// one way of logging in, user and password together, certificate and
+// key together, files that exist.
+func (c Config) natsClientErrors() []error {
+	n := c.NATSClient
+	var errs []error
+	check := func(field, value string, err error) {
+		if err != nil {
+			errs = append(errs, &FieldError{Field: field, Value: value, Err: err})
+		}
+	}
+	var ways []string
+	if n.User != "" || n.Password != "" {
+		ways = append(ways, "--nats-user")
+		if n.User == "" {
+			check("nats-user", "", errors.New("--nats-password needs a user name"))
+		}
+		if n.Password == "" {
+			check("nats-password", "", errors.New("--nats-user needs a password"))
+		}
+	}
+	for _, w := range []struct{ name, value string }{{"nats-nkey-seed-file", n.NKeySeedFile}, {"nats-creds", n.CredsFile}, {"nats-token", n.Token}} {
+		if w.value != "" {
+			ways = append(ways, "--"+w.name)
+		}
+	}
+	if len(ways) > 1 {
+		check(strings.TrimPrefix(ways[1], "--"), "", fmt.Errorf("cannot be combined with %s: give one way of logging in", ways[0]))
+	}
+	if (n.TLSCert == "") != (n.TLSKey == "") {
+		check("nats-tls-cert", n.TLSCert, errors.New("give --nats-tls-cert and --nats-tls-key together"))
+	}
+	for _, f := range []struct{ name, path string }{
+		{"nats-nkey-seed-file", n.NKeySeedFile}, {"nats-creds", n.CredsFile},
+		{"nats-tls-ca", n.TLSCA}, {"nats-tls-cert", n.TLSCert}, {"nats-tls-key", n.TLSKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			check(f.name, f.path, errors.Unwrap(err))
+		}
+	}
+	return errs
+}
+
+// tokenErrors checks the token command: --library ids or --all, a
+// positive --ttl, one signing key that loads.
+func (c Config) tokenErrors() []error {
+	t := c.Token
+	var errs []error
+	check := func(field, value string, err error) {
+		if err != nil {
+			errs = append(errs, &FieldError{Field: field, Value: value, Err: err})
+		}
+	}
+	switch {
+	case len(t.Libraries) == 0 && !t.All:
+		check("library", "", errors.New("give the library ids the token reads (--library ID, repeatable) or --all"))
+	case len(t.Libraries) > 0 && t.All:
+		check("all", "", errors.New("cannot be combined with --library"))
+	}
+	for _, id := range t.Libraries {
+		check("library", id, subjects.ValidateLibraryID(id))
+	}
+	if len(t.Libraries) > auth.MaxReadEntries {
+		check("library", "", fmt.Errorf("%d libraries: at most %d", len(t.Libraries), auth.MaxReadEntries))
+	}
+	if t.TTL <= 0 {
+		check("ttl", c.valueOf("ttl"), errors.New("want a positive duration such as 1h"))
+	}
+	switch {
+	case t.SecretFile == "" && t.PrivateKeyFile == "":
+		check("secret-file", "", errors.New("give the HS256 secret file (or --private-key-file for RS256)"))
+	case t.SecretFile != "" && t.PrivateKeyFile != "":
+		check("private-key-file", t.PrivateKeyFile, errors.New("cannot be combined with --secret-file"))
+	default:
+		if _, err := auth.LoadSigner(t.SecretFile, t.PrivateKeyFile); err != nil {
+			field, value := "secret-file", t.SecretFile
+			if value == "" {
+				field, value = "private-key-file", t.PrivateKeyFile
+			}
+			check(field, value, err)
+		}
+	}
 	return errs
 }

@@ -124,10 +124,16 @@ func writePretty(w *bufio.Writer, d subscriber.Delivery) {
 	fmt.Fprintf(w, " id=%s data=%s\n", d.ID, data)
 }
 
-// connect dials the configured NATS servers, retrying forever once
-// connected (operators' tools should ride out a broker restart).
+// connect dials the configured NATS servers with the configured
+// credentials and TLS (--nats-user…, --nats-tls-ca…), retrying forever
+// once connected (operators' tools should ride out a broker restart).
 func connect(cfg config.Config, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(strings.Join(cfg.NATSURL, ","), nats.Name(name), nats.MaxReconnects(-1))
+	opts, err := cfg.NATSOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, opts...)
+	nc, err := nats.Connect(strings.Join(cfg.NATSURL, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", strings.Join(cfg.NATSURL, ","), err)
 	}
