@@ -29,7 +29,7 @@ test-go:
 	$(GO) test -race -count=1 -timeout 14m ./...
 
 # Each fuzz target runs alone (go test allows one -fuzz per package run).
-FUZZ_TARGETS := subjects:FuzzParse subjects:FuzzValidatePattern event:FuzzDecode
+FUZZ_TARGETS := subjects:FuzzParse subjects:FuzzValidatePattern event:FuzzDecode auth:FuzzVerify auth:FuzzClaims
 
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \
