@@ -78,7 +78,7 @@ func TestTokenCommand(t *testing.T) {
 }
 
 // TestOneTokenBothDoors mints a token with the binary and uses it as the
-// NATS auth token of the nats CLI against `arrwcdc broker
+// NATS auth token of the nats CLI against `arrwcdc serve
 // --token-secret-file` (the auth callout); `arrwcdc publish` logs in as a
 // publisher of the users file.
 func TestOneTokenBothDoors(t *testing.T) {
@@ -87,8 +87,11 @@ func TestOneTokenBothDoors(t *testing.T) {
 	if err := os.WriteFile(users, []byte("users: [{name: app, password: app-pw, role: publisher}]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := start(t, "", "broker", "--nats-listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+	// serve: the bridge beside the broker connects as the internal user,
+	// the callout is on for everyone else.
+	b := start(t, "", "serve", "--nats-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--users-file", users, "--token-secret-file", secret, "--log-level", "warn")
+	b.waitOutput(t, `HTTP:\s+(http://\S+)`)
 	url := b.waitOutput(t, `NATS:\s+(nats://\S+)`)
 	tok := mintToken(t, "--library", "lib-1", "--secret-file", secret)
 
