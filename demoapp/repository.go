@@ -25,9 +25,11 @@ var (
 // ChunkWords is how many words one chunk of a document holds.
 const ChunkWords = 40
 
-// TxEvents writes an event in the caller's transaction; *outbox.Outbox
-// implements it.
+// TxEvents runs a change and its event in one transaction; *outbox.Outbox
+// implements it (its Tx also takes turns with the relay for SQLite's write
+// lock, so a busy app cannot starve the relay).
 type TxEvents interface {
+	Tx(ctx context.Context, fn func(tx *sql.Tx) error) error
 	Add(ctx context.Context, tx *sql.Tx, ev event.Event) (string, error)
 }
 
@@ -257,24 +259,15 @@ func (r *Repository) Search(ctx context.Context, libraryID, query string, k int)
 
 // inTx runs change and adds ev to the outbox in one transaction.
 func (r *Repository) inTx(ctx context.Context, ev event.Event, change func(*sql.Tx) error) error {
-	tx, err := r.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if err := change(tx); err != nil {
-		return err
-	}
-	if _, err := r.events.Add(ctx, tx, ev); err != nil {
-		return fmt.Errorf("record %s: %w", ev.Type, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if n, ok := r.events.(interface{ Notify() }); ok {
-		n.Notify()
-	}
-	return nil
+	return r.events.Tx(ctx, func(tx *sql.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		if _, err := r.events.Add(ctx, tx, ev); err != nil {
+			return fmt.Errorf("record %s: %w", ev.Type, err)
+		}
+		return nil
+	})
 }
 
 // deleted turns "no row affected" into ErrNotFound.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 	"unicode/utf8"
 
@@ -182,3 +183,34 @@ func isObject(raw []byte) bool {
 // Now returns the current time in UTC at the wire format's precision
 // (microseconds), so an event equals its decoded copy.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Fill sets what a producer fills in before sending: an empty ID becomes a
+// new UUIDv7, an empty Source becomes source, and a zero Timestamp becomes
+// [Now]; the timestamp is then in UTC. The publisher and the outbox both
+// use it, so an event is completed the same way whichever path it takes.
+func (ev *Event) Fill(source string) {
+	if ev.ID == "" {
+		ev.ID = NewID()
+	}
+	if ev.Source == "" {
+		ev.Source = source
+	}
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = Now()
+	}
+	ev.Timestamp = ev.Timestamp.UTC()
+}
+
+// ValidateSource reports whether s is acceptable as [Event.Source]. Errors
+// wrap [ErrInvalid].
+func ValidateSource(s string) error { return validText("source", s) }
+
+// DefaultSource is the source producers use unless configured: the host
+// name, or "" when it is unknown or not a valid source.
+func DefaultSource() string {
+	h, err := os.Hostname()
+	if err != nil || ValidateSource(h) != nil {
+		return ""
+	}
+	return h
+}

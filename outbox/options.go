@@ -3,7 +3,6 @@ package outbox
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"time"
 
@@ -59,7 +58,7 @@ func defaultOptions() options {
 		table:   DefaultTable,
 		maxRows: DefaultMaxRows,
 		prefix:  subjects.DefaultPrefix,
-		source:  hostname(),
+		source:  event.DefaultSource(),
 		maxSize: event.DefaultMaxSize,
 		log:     zap.NewNop(),
 	}
@@ -115,7 +114,7 @@ func WithPrefix(prefix string) Option {
 // the source empty, and the relay's publisher then fills in its own.
 func WithSource(source string) Option {
 	return func(o *options) error {
-		if err := checkSource(source); err != nil {
+		if err := event.ValidateSource(source); err != nil {
 			return fmt.Errorf("%w: WithSource: %w", ErrInvalidOption, err)
 		}
 		o.source = source
@@ -208,20 +207,4 @@ func WithBackoff(minWait, maxWait time.Duration) RelayOption {
 		o.minBackoff, o.maxBackoff = minWait, maxWait
 		return nil
 	}
-}
-
-// checkSource applies the event's own rules for a source.
-func checkSource(source string) error {
-	probe := event.Event{Type: event.TypeLibraryCreated, LibraryID: "x", Timestamp: time.Unix(0, 0), Source: source}
-	return probe.Validate()
-}
-
-// hostname is the default source, as in the publisher: the host name, or
-// "" when it is unknown or not a valid source.
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil || checkSource(h) != nil {
-		return ""
-	}
-	return h
 }

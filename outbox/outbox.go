@@ -262,16 +262,7 @@ func (o *Outbox) unlockWrite() { <-o.writeTurn }
 // prepare fills ev's empty fields as the publisher does, validates and
 // encodes it.
 func (o *Outbox) prepare(ev *event.Event) (payload []byte, subject string, err error) {
-	if ev.ID == "" {
-		ev.ID = event.NewID()
-	}
-	if ev.Source == "" {
-		ev.Source = o.source
-	}
-	if ev.Timestamp.IsZero() {
-		ev.Timestamp = event.Now()
-	}
-	ev.Timestamp = ev.Timestamp.UTC()
+	ev.Fill(o.source)
 	payload, err = event.Encode(ev, o.maxSize) // validates
 	if err != nil {
 		return nil, "", fmt.Errorf("outbox: add: %w", err)

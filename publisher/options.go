@@ -3,7 +3,6 @@ package publisher
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,7 +44,7 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		prefix:     subjects.DefaultPrefix,
-		source:     hostname(),
+		source:     event.DefaultSource(),
 		timeout:    DefaultTimeout,
 		maxSize:    event.DefaultMaxSize,
 		maxPending: DefaultMaxPending,
@@ -72,7 +71,7 @@ func WithPrefix(prefix string) Option {
 // the event's rules: at most 256 bytes of UTF-8 without control characters.
 func WithSource(source string) Option {
 	return func(o *options) error {
-		if err := checkSource(source); err != nil {
+		if err := event.ValidateSource(source); err != nil {
 			return fmt.Errorf("%w: WithSource: %w", ErrInvalidOption, err)
 		}
 		o.source = source
@@ -141,21 +140,4 @@ func WithLogger(log *zap.Logger) Option {
 		o.log = log
 		return nil
 	}
-}
-
-// checkSource applies the event's own rules for a source, so they live in
-// one place: the event package.
-func checkSource(source string) error {
-	probe := event.Event{Type: event.TypeLibraryCreated, LibraryID: "x", Timestamp: time.Unix(0, 0), Source: source}
-	return probe.Validate()
-}
-
-// hostname is the default source: the host name, or "" when it is unknown
-// or not a valid source.
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil || checkSource(h) != nil {
-		return ""
-	}
-	return h
 }

@@ -274,16 +274,7 @@ func (p *Publisher) publishCore(m *nats.Msg, id string) (Ack, error) {
 // prepare fills ev's empty fields, validates and encodes it, and builds
 // its message. Errors are counted as invalid.
 func (p *Publisher) prepare(ev *event.Event) (*nats.Msg, error) {
-	if ev.ID == "" {
-		ev.ID = event.NewID()
-	}
-	if ev.Source == "" {
-		ev.Source = p.source
-	}
-	if ev.Timestamp.IsZero() {
-		ev.Timestamp = time.Now()
-	}
-	ev.Timestamp = ev.Timestamp.UTC()
+	ev.Fill(p.source)
 	data, err := event.Encode(ev, p.maxSize) // validates
 	if err != nil {
 		p.invalid.Add(1)
