@@ -104,6 +104,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		zap.String("client_url", b.ClientURL()),
 		zap.String("cluster_url", b.ClusterURL()),
 		zap.String("monitor_url", b.MonitorURL()),
+		zap.String("websocket_url", b.WebSocketURL()),
 		zap.String("server_name", srv.Name()),
 		zap.Int("users", len(b.users)),
 		zap.Bool("token_callout", b.tokens != nil),
@@ -202,6 +203,19 @@ func (b *Broker) ClusterURL() string {
 	}
 	if a := srv.ClusterAddr(); a != nil {
 		return "nats-route://" + a.String()
+	}
+	return ""
+}
+
+// WebSocketURL is the ws:// (or wss://) URL of the NATS WebSocket
+// listener, "" when off or not started.
+func (b *Broker) WebSocketURL() string {
+	srv := b.Server()
+	if srv == nil || b.cfg.WebSocketListen == "" {
+		return ""
+	}
+	if p := srv.PortsInfo(b.cfg.ReadyTimeout); p != nil && len(p.WebSocket) > 0 {
+		return p.WebSocket[0]
 	}
 	return ""
 }

@@ -103,6 +103,36 @@ func TestCalloutToken(t *testing.T) {
 	}
 }
 
+func TestCalloutWebSocket(t *testing.T) {
+	// nats.ws in a browser: the same token over the NATS WebSocket listener.
+	b, s := calloutBroker(t, func(c *broker.Config) { c.WebSocketListen = "127.0.0.1:0" })
+	ws := b.WebSocketURL()
+	if !strings.HasPrefix(ws, "ws://127.0.0.1:") {
+		t.Fatalf("websocket url %q", ws)
+	}
+	nc, errs := client(t, ws, nats.Token(token(t, s, time.Hour, "A")))
+	sub, err := nc.SubscribeSync("live.events.library.A.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noViolation(t, nc, errs)
+	publishEvent(t, adminJetStream(t, b), "events.library.A.document.added")
+	if _, err := sub.NextMsg(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.SubscribeSync("events.library.B.>"); err != nil {
+		t.Fatal(err)
+	}
+	wantViolation(t, errs, "events.library.B.>")
+	if nc, err := nats.Connect(ws); err == nil {
+		nc.Close()
+		t.Fatal("anonymous websocket client connected")
+	}
+	if testnats.Broker(t).WebSocketURL() != "" {
+		t.Fatal("websocket listener on by default")
+	}
+}
+
 func TestCalloutGrants(t *testing.T) {
 	b, s := calloutBroker(t)
 	url := b.ClientURL()

@@ -44,6 +44,11 @@ type Config struct {
 	// MonitorListen is the NATS monitoring listener (/varz, /jsz…),
 	// host:port. "" means off.
 	MonitorListen string `yaml:"monitor_listen"`
+	// WebSocketListen is the NATS WebSocket listener (nats.ws in
+	// browsers), host:port. "" means off. It uses the certificate of TLS
+	// when that is on (wss://), else plain ws://; users, tokens and
+	// permissions are those of the client listener.
+	WebSocketListen string `yaml:"nats_ws_listen"`
 	// DataDir holds JetStream's files. "" means ./data.
 	DataDir string `yaml:"data_dir"`
 	// ServerName is the node's name, unique in a cluster. "" means one made
@@ -177,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if c.MonitorListen != "" {
 		check("monitor_listen", validListen(c.MonitorListen))
+	}
+	if c.WebSocketListen != "" {
+		check("nats_ws_listen", validListen(c.WebSocketListen))
 	}
 	for _, r := range c.Routes {
 		u, err := url.Parse(strings.TrimSpace(r))

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -106,6 +107,19 @@ func (b *Broker) securityOptions(opts *server.Options) error {
 			return fmt.Errorf("tls: %w", err)
 		}
 		opts.TLS, opts.TLSConfig, opts.TLSVerify, opts.TLSTimeout = true, tc, c.TLS.CA != "", tlsTimeout.Seconds()
+	}
+	if c.WebSocketListen != "" {
+		h, p, err := splitListen(c.WebSocketListen)
+		if err != nil {
+			return fmt.Errorf("nats_ws_listen: %w", err)
+		}
+		opts.Websocket.Host, opts.Websocket.Port = h, p
+		opts.Websocket.NoTLS = opts.TLSConfig == nil
+		if opts.TLSConfig != nil {
+			// Browsers log in with tokens, not client certificates.
+			opts.Websocket.TLSConfig = opts.TLSConfig.Clone()
+			opts.Websocket.TLSConfig.ClientAuth = tls.NoClientCert
+		}
 	}
 	if c.ClusterTLS.Enabled() && c.ClusterListen != "" {
 		tc, err := c.ClusterTLS.serverConfig(true)

@@ -55,9 +55,13 @@ type Config struct {
 	// --cluster-name, --routes (comma-separated, repeatable; a sequence in
 	// YAML), --monitor-listen, --data-dir (default ./data),
 	// --server-name, --stream-replicas (0 means min(3, cluster size)),
-	// --stream-max-age (default 168h) and --stream-max-bytes (0 means no
-	// cap); the other fields are zero, meaning broker's defaults. After
-	// Load, Broker.Prefix is Prefix, whatever the command.
+	// --stream-max-age (default 168h), --stream-max-bytes (0 means no
+	// cap), --nats-ws-listen, and security: --users-file, --tls-cert,
+	// --tls-key, --tls-ca, --cluster-tls-cert, --cluster-tls-key,
+	// --cluster-tls-ca (see docs/security.md); the other fields are zero,
+	// meaning broker's defaults. After Load, Broker.Prefix is Prefix,
+	// whatever the command, and the token key files are those of
+	// TokenSecretFile and TokenPublicKeyFile.
 	Broker broker.Config
 	// Tail holds the filters of tail; zero for the other commands.
 	Tail TailConfig

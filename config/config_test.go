@@ -516,7 +516,7 @@ func flagNames(command string) []string {
 		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url",
 		"since-seq", "since-time", "all",
 		"scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "cpu-profile", "mem-profile",
-		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca",
+		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "nats-ws-listen",
 		"token-secret-file", "token-public-key-file",
 		"nats-user", "nats-password", "nats-nkey-seed-file", "nats-creds", "nats-token", "nats-tls-ca", "nats-tls-cert", "nats-tls-key",
 		"publish", "ttl", "sub", "secret-file", "private-key-file"}
@@ -533,7 +533,7 @@ func flagNames(command string) []string {
 func TestCommandFlags(t *testing.T) {
 	common := []string{"config", "prefix", "log-level", "log-format"}
 	brokerFlags := []string{"nats-listen", "cluster-listen", "cluster-name", "routes", "monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
-		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "token-secret-file", "token-public-key-file"}
+		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "token-secret-file", "token-public-key-file", "nats-ws-listen"}
 	client := []string{"nats-user", "nats-password", "nats-nkey-seed-file", "nats-creds", "nats-token", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 	cat := func(lists ...[]string) []string {
 		var out []string

@@ -100,8 +100,11 @@ func TestBrokerSecuritySettings(t *testing.T) {
 	users := writeFile(t, "users: [{name: app, password: pw, role: publisher}]\n")
 	c := mustLoad(t, "serve", []string{"--users-file", users, "--tls-cert", certs.Cert, "--tls-key", certs.Key, "--tls-ca", certs.CA,
 		"--cluster-listen", "127.0.0.1:6222", "--cluster-tls-cert", certs.Cert, "--cluster-tls-key", certs.Key, "--cluster-tls-ca", certs.CA,
-		"--token-secret-file", secret}, nil)
+		"--token-secret-file", secret, "--nats-ws-listen", "127.0.0.1:0"}, nil)
 	b := c.Broker
+	if b.WebSocketListen != "127.0.0.1:0" {
+		t.Fatalf("ws listen %q", b.WebSocketListen)
+	}
 	if b.UsersFile != users || b.TLS != (broker.TLSConfig{Cert: certs.Cert, Key: certs.Key, CA: certs.CA}) ||
 		b.ClusterTLS != (broker.TLSConfig{Cert: certs.Cert, Key: certs.Key, CA: certs.CA}) || b.TokenSecretFile != secret || c.TokenSecretFile != secret {
 		t.Fatalf("broker = %+v", b)
@@ -123,6 +126,7 @@ func TestBrokerSecuritySettings(t *testing.T) {
 		{"broker", []string{"--users-file", badUsers}, "users-file"},
 		{"broker", []string{"--users-file", filepath.Join(t.TempDir(), "none.yaml")}, "users-file"},
 		{"broker", []string{"--tls-cert", certs.Cert}, "tls-key"},
+		{"broker", []string{"--nats-ws-listen", "nohostport"}, "nats-ws-listen"},
 		{"broker", []string{"--tls-key", certs.Key}, "tls-cert"},
 		{"serve", []string{"--cluster-listen", "127.0.0.1:6222", "--cluster-tls-cert", certs.Cert, "--cluster-tls-key", certs.Key}, "cluster-tls-ca"},
 		{"serve", []string{"--token-secret-file", filepath.Join(t.TempDir(), "none")}, "token-secret-file"},

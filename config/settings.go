@@ -77,6 +77,7 @@ var settings = []setting{
 	{"cluster-listen", brokerCmds, "", "cluster route listener `host:port`; empty means no cluster", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ClusterListen) }},
 	{"cluster-name", brokerCmds, "", "cluster `name`; empty means arrwcdc when clustering", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ClusterName) }},
 	{"routes", brokerCmds, "", "comma-separated nats-route://host:port `urls` of the cluster's nodes (repeatable)", func(c *Config) flag.Value { return (*listValue)(&c.Broker.Routes) }},
+	{"nats-ws-listen", brokerCmds, "", "NATS WebSocket listener `host:port` for nats.ws in browsers (wss:// with --tls-cert); empty means off", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.WebSocketListen) }},
 	{"monitor-listen", brokerCmds, "", "NATS monitoring listener `host:port` (/varz, /jsz…); empty means off", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.MonitorListen) }},
 	{"data-dir", brokerCmds, broker.DefaultDataDir, "JetStream data `directory`", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.DataDir) }},
 	{"server-name", brokerCmds, "", "node `name`, unique in a cluster; empty means host name and client port", func(c *Config) flag.Value { return (*stringValue)(&c.Broker.ServerName) }},

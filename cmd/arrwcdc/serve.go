@@ -144,6 +144,9 @@ func printURLs(e env, b *broker.Broker) {
 	if u := b.ClusterURL(); u != "" {
 		fmt.Fprintf(e.stdout, "cluster:    %s\n", u)
 	}
+	if u := b.WebSocketURL(); u != "" {
+		fmt.Fprintf(e.stdout, "websocket:  %s  (nats.ws)\n", u)
+	}
 	if u := b.MonitorURL(); u != "" {
 		fmt.Fprintf(e.stdout, "monitoring: %s\n", u)
 	}
