@@ -45,6 +45,7 @@ var commands = map[string]command{
 	"healthcheck": runHealthcheck,
 	"tail":        runTail,
 	"publish":     runPublish,
+	"bench":       runBench,
 	"token":       runToken,
 	"version":     runVersion,
 }

@@ -1,0 +1,457 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/arrwdb/arrwcdc/bridge"
+	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/internal/hist"
+	"github.com/arrwdb/arrwcdc/subjects"
+)
+
+// receiver is what one client has received. A client reads on one
+// goroutine, so mu is never contended; it guards against the late frames
+// of a nats.go client whose callback goroutine outlives the measurement.
+type receiver struct {
+	lib   int
+	got   atomic.Int64
+	last  atomic.Int64  // unix ns of the last event received
+	total *atomic.Int64 // all receivers' events, for progress
+
+	mu         sync.Mutex
+	bytes      int64
+	lastSeq    uint64
+	outOfOrder int64
+	lat        hist.Hist
+	closed     bool   // the server closed the connection
+	closeInfo  string // why
+}
+
+// serverClosed records that the server closed the client, and why.
+func (rc *receiver) serverClosed(why string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !rc.closed {
+		rc.closed, rc.closeInfo = true, why
+	}
+}
+
+// event records one event frame or message received at now.
+func (rc *receiver) event(now time.Time, data []byte, seq uint64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if ts, ok := frameTimestamp(data); ok {
+		rc.lat.Record(sinceUS(now, ts))
+	}
+	if seq > 0 {
+		if seq <= rc.lastSeq {
+			rc.outOfOrder++
+		}
+		rc.lastSeq = seq
+	}
+	rc.bytes += int64(len(data))
+	rc.got.Add(1)
+	rc.total.Add(1)
+	rc.last.Store(now.UnixNano())
+}
+
+// clientSet is the clients of a run and their totals.
+type clientSet struct {
+	recv  []*receiver
+	total atomic.Int64
+	wg    sync.WaitGroup
+	stop  func() // ends the readers
+}
+
+func (cs *clientSet) add(lib int) *receiver {
+	rc := &receiver{lib: lib, total: &cs.total}
+	cs.recv = append(cs.recv, rc)
+	return rc
+}
+
+// collect adds the receivers' figures into res, against the expected
+// events per library.
+func (cs *clientSet) collect(res *Result, perLib []int64) {
+	var reasons []string
+	for _, rc := range cs.recv {
+		rc.mu.Lock()
+		res.Expected += perLib[rc.lib]
+		res.Delivered += rc.got.Load()
+		res.bytes += rc.bytes
+		res.OutOfOrder += rc.outOfOrder
+		if rc.closed {
+			res.Disconnects++
+			if rc.closeInfo != "" && len(reasons) < 3 {
+				reasons = append(reasons, rc.closeInfo)
+			}
+		}
+		res.hist.Merge(&rc.lat)
+		rc.mu.Unlock()
+	}
+	if len(reasons) > 0 {
+		res.Notes = append(res.Notes, "closed by the server: "+strings.Join(reasons, "; "))
+	}
+}
+
+func (cs *clientSet) lastEvent() time.Time {
+	var last int64
+	for _, rc := range cs.recv {
+		last = max(last, rc.last.Load())
+	}
+	return time.Unix(0, last)
+}
+
+// startBridge runs a bridge on 127.0.0.1:0 on a connection of its own (in
+// process with the embedded broker, as `arrwcdc serve` does), stopped when
+// the run closes.
+func (r *runner) startBridge(ctx context.Context) (*bridge.Bridge, error) {
+	var nc *nats.Conn
+	var err error
+	if r.broker != nil {
+		nc, err = r.broker.Connect(nats.Name("arrwcdc-bench-bridge"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		r.onClose(nc.Close)
+	} else if nc, err = r.dial(r.nc.ConnectedUrl(), "arrwcdc-bench-bridge"); err != nil {
+		return nil, err
+	}
+	b, err := bridge.New(bridge.Config{HTTPListen: "127.0.0.1:0", Prefix: r.cfg.Prefix}, nc, r.log.Named("bridge"))
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := b.Start(ctx); err != nil {
+		return nil, fmt.Errorf("bench: bridge: %w", err)
+	}
+	r.onClose(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Shutdown(sctx)
+	})
+	return b, nil
+}
+
+// dialErr is a WebSocket dial refused with an HTTP status.
+type dialErr struct {
+	status int
+	body   string
+	err    error
+}
+
+func (e *dialErr) Error() string {
+	return fmt.Sprintf("HTTP %d %s: %v", e.status, strings.TrimSpace(e.body), e.err)
+}
+func (e *dialErr) Unwrap() error { return e.err }
+
+// dialBridge opens one WebSocket to url, waits for its connected frame and
+// reads event frames into rc until the server closes it or cs.stop.
+func (cs *clientSet) dialBridge(ctx, readCtx context.Context, url string, rc *receiver) error {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(dctx, url, nil)
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			var body []byte
+			if resp.Body != nil {
+				body, _ = io.ReadAll(io.LimitReader(resp.Body, 1024))
+			}
+			return &dialErr{status: resp.StatusCode, body: string(body), err: err}
+		}
+		return err
+	}
+	c.SetReadLimit(1 << 21)
+	_, hello, err := c.Read(dctx)
+	if err != nil {
+		c.CloseNow()
+		return fmt.Errorf("first frame: %w", err)
+	}
+	if !bytes.Contains(hello, []byte(`"type":"connected"`)) {
+		c.CloseNow()
+		return fmt.Errorf("first frame is not connected: %.200s", hello)
+	}
+	cs.wg.Go(func() {
+		defer c.CloseNow()
+		var buf bytes.Buffer
+		for {
+			_, rd, err := c.Reader(readCtx)
+			if err != nil {
+				if readCtx.Err() == nil {
+					why := err.Error()
+					if ce, ok := errors.AsType[websocket.CloseError](err); ok {
+						why = fmt.Sprintf("close %d %s", ce.Code, ce.Reason)
+					}
+					rc.serverClosed(why)
+				}
+				return
+			}
+			buf.Reset()
+			if _, err := buf.ReadFrom(rd); err != nil {
+				continue
+			}
+			now := time.Now()
+			b := buf.Bytes()
+			if bytes.HasPrefix(b, []byte(`{"type":"event"`)) {
+				rc.event(now, b, frameSeq(b))
+			}
+		}
+	})
+	return nil
+}
+
+// dialAll dials every receiver, at most maxClientsDialed at once.
+func dialAll(ctx context.Context, cs *clientSet, dial func(rc *receiver) error) error {
+	sem := make(chan struct{}, maxClientsDialed)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for _, rc := range cs.recv {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := dial(rc); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// runWS: Publisher → JetStream → bridge → Clients WebSockets, each client
+// watching one library (client i watches library i mod Libraries).
+func (r *runner) runWS(ctx context.Context, res *Result) error {
+	b, err := r.startBridge(ctx)
+	if err != nil {
+		return err
+	}
+	libs := r.libraries()
+	base := "ws" + strings.TrimPrefix(b.URL(), "http") + "/v1/libraries/"
+	return r.fanOut(ctx, res, libs, func(ctx, readCtx context.Context, cs *clientSet, rc *receiver) error {
+		return cs.dialBridge(ctx, readCtx, base+libs[rc.lib]+"/ws", rc)
+	}, "frame read − event timestamp")
+}
+
+// fanOut connects the clients with dial, publishes, waits for the frames
+// and fills res.
+func (r *runner) fanOut(ctx context.Context, res *Result, libs []string,
+	dial func(ctx, readCtx context.Context, cs *clientSet, rc *receiver) error, latencyOf string) error {
+	cs := &clientSet{}
+	readCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	cs.stop = stop
+	defer func() { stop(); cs.wg.Wait() }()
+	for i := range r.cfg.Clients {
+		cs.add(i % len(libs))
+	}
+	r.progress.start("connecting clients", int64(r.cfg.Clients))
+	var connected atomic.Int64
+	if err := dialAll(ctx, cs, func(rc *receiver) error {
+		err := dial(ctx, readCtx, cs, rc)
+		if err == nil {
+			r.progress.done.Store(connected.Add(1))
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("bench: connect clients: %w", err)
+	}
+
+	pub, err := r.newPublisher(r.cfg.Mode)
+	if err != nil {
+		return err
+	}
+	evs, size, err := r.templates(libs)
+	if err != nil {
+		return err
+	}
+	res.EventSize = size
+	if err := r.begin(); err != nil {
+		return err
+	}
+	p := r.publishAll(ctx, pub, evs, r.cfg.Mode, r.cfg.Events)
+	var want int64
+	for _, rc := range cs.recv {
+		want += p.perLib[rc.lib]
+	}
+	r.progress.start("delivering", want)
+	r.waitFor(ctx, func() int64 {
+		n := cs.total.Load()
+		r.progress.done.Store(n)
+		return n
+	}, func() bool { return cs.total.Load() >= want })
+	if err := r.end(res); err != nil {
+		return err
+	}
+	last := cs.lastEvent()
+	if last.Before(p.lastAck) {
+		last = p.lastAck
+	}
+	stop()
+	cs.wg.Wait()
+	res.elapsed = last.Sub(r.t0)
+	res.Events, res.PublishErrors = p.acked, p.errors
+	cs.collect(res, p.perLib)
+	res.LatencyOf = latencyOf
+	return nil
+}
+
+// runWSPeer runs the load of runWS against nats-server's own websocket
+// listener: an embedded nats-server with JetStream, the EVENTS stream of
+// package broker (so the live republish is the same) and a websocket
+// listener; each client is a nats.go connection over ws:// subscribed to
+// its library's live subject.
+func (r *runner) runWSPeer(ctx context.Context, res *Result) error {
+	dir, err := tempDir(r)
+	if err != nil {
+		return err
+	}
+	opts := &server.Options{
+		ServerName: "arrwcdc-bench-peer", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, MaxPayload: 2 << 20,
+		Websocket: server.WebsocketOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoTLS: true},
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("bench: nats-server: %w", err)
+	}
+	srv.Start()
+	r.onClose(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(30 * time.Second) {
+		return errors.New("bench: nats-server: not ready")
+	}
+	wsURL := fmt.Sprintf("ws://127.0.0.1:%d", opts.Websocket.Port)
+	res.Server = fmt.Sprintf("embedded nats-server %s, websocket %s", server.VERSION, wsURL)
+	if r.nc, err = r.dial(srv.ClientURL(), "arrwcdc-bench-publisher"); err != nil {
+		return err
+	}
+	if r.js, err = jetstream.New(r.nc); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := broker.EnsureStream(sctx, r.js, r.cfg.Prefix, broker.StreamConfig{}); err != nil {
+		return fmt.Errorf("bench: stream: %w", err)
+	}
+	libs := r.libraries()
+	return r.fanOut(ctx, res, libs, func(ctx, _ context.Context, cs *clientSet, rc *receiver) error {
+		return r.dialPeer(wsURL, libs[rc.lib], rc)
+	}, "message received − event timestamp")
+}
+
+// dialPeer connects one nats.go client over WebSocket and subscribes it to
+// the live subject of lib. The run closes it.
+func (r *runner) dialPeer(wsURL, lib string, rc *receiver) error {
+	var closing atomic.Bool
+	nc, err := nats.Connect(wsURL, nats.Name("arrwcdc-bench-peer-client"), nats.MaxReconnects(0),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !closing.Load() {
+				rc.serverClosed(fmt.Sprint("disconnected: ", err))
+			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if !closing.Load() {
+				rc.serverClosed(err.Error())
+			}
+		}))
+	if err != nil {
+		return err
+	}
+	r.onClose(func() { closing.Store(true); nc.Close() })
+	subj, err := subjects.Library(r.cfg.Prefix, lib)
+	if err != nil {
+		return err
+	}
+	sub, err := nc.Subscribe(subjects.Live(subj), func(m *nats.Msg) {
+		var seq uint64
+		if v := m.Header["Nats-Sequence"]; len(v) > 0 {
+			seq, _ = strconv.ParseUint(v[0], 10, 64)
+		}
+		rc.event(time.Now(), m.Data, seq)
+	})
+	if err != nil {
+		return err
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	return nc.Flush()
+}
+
+// runReplay: Events stored in one library (not measured), then one
+// WebSocket client asks the bridge for all of them with since_seq and
+// reads them (measured: from the dial to the last frame).
+func (r *runner) runReplay(ctx context.Context, res *Result) error {
+	lib := r.libraries()[0]
+	res.Libraries = 1
+	pub, err := r.newPublisher("async")
+	if err != nil {
+		return err
+	}
+	evs, size, err := r.templates([]string{lib})
+	if err != nil {
+		return err
+	}
+	res.EventSize = size
+	p := r.publishAll(ctx, pub, evs, "async", r.cfg.Events)
+	if p.acked == 0 {
+		return fmt.Errorf("bench: replay: no event stored (%d publish errors)", p.errors)
+	}
+	b, err := r.startBridge(ctx)
+	if err != nil {
+		return err
+	}
+	url := fmt.Sprintf("ws%s/v1/libraries/%s/ws?since_seq=%d", strings.TrimPrefix(b.URL(), "http"), lib, p.firstSeq-1)
+	cs := &clientSet{}
+	readCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stop(); cs.wg.Wait() }()
+	rc := cs.add(0)
+	if err := r.begin(); err != nil {
+		return err
+	}
+	r.progress.start("replaying", p.acked)
+	if err := cs.dialBridge(ctx, readCtx, url, rc); err != nil {
+		if de, ok := errors.AsType[*dialErr](err); ok && de.status >= 400 && de.status < 500 {
+			_ = r.end(res)
+			res.Events = p.acked
+			res.Unsupported = fmt.Sprintf("the bridge answered since_seq with HTTP %d: %s", de.status, strings.TrimSpace(de.body))
+			return nil
+		}
+		return fmt.Errorf("bench: replay: %w", err)
+	}
+	r.waitFor(ctx, func() int64 {
+		n := cs.total.Load()
+		r.progress.done.Store(n)
+		return n
+	}, func() bool { return cs.total.Load() >= p.acked })
+	if err := r.end(res); err != nil {
+		return err
+	}
+	stop()
+	cs.wg.Wait()
+	res.elapsed = cs.lastEvent().Sub(r.t0)
+	res.Events = p.acked
+	cs.collect(res, p.perLib)
+	res.hist.Reset() // frame age is the age of stored events: meaningless here
+	return nil
+}
