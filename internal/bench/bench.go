@@ -77,7 +77,8 @@ type Config struct {
 	// giving up on the missing ones; 0 means 10 s.
 	Drain time.Duration
 	// NATSURL lists the servers; empty means an embedded broker in a
-	// temporary directory (ws-peer always runs its own nats-server).
+	// temporary directory (always so for ws-peer, whose broker has its
+	// NATS WebSocket listener on).
 	NATSURL []string
 	// NATSOptions are given to every connection to NATSURL (credentials,
 	// TLS), after the bench's own.
@@ -145,7 +146,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("bench: a count, size, rate or duration out of range"))
 	}
 	if c.Scenario == "ws-peer" && len(c.NATSURL) > 0 {
-		errs = append(errs, errors.New("bench: ws-peer runs its own nats-server: no NATS URL"))
+		errs = append(errs, errors.New("bench: ws-peer runs its own broker with a websocket listener: no NATS URL"))
 	}
 	if err := subjects.ValidatePrefix(c.Prefix); err != nil {
 		errs = append(errs, err)
@@ -210,12 +211,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	case "outbox":
 		run = r.runOutbox
 	}
-	if cfg.Scenario != "ws-peer" {
-		if err := r.connect(ctx); err != nil {
-			return nil, err
-		}
-		res.Server = r.serverDesc
+	if err := r.connect(ctx); err != nil {
+		return nil, err
 	}
+	res.Server = r.serverDesc
 	if err := run(ctx, res); err != nil {
 		return nil, err
 	}
@@ -272,7 +271,11 @@ func (r *runner) connect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b, err := broker.New(broker.Config{NATSListen: "127.0.0.1:0", DataDir: dir, Prefix: r.cfg.Prefix}, r.log.Named("broker"))
+		bc := broker.Config{NATSListen: "127.0.0.1:0", DataDir: dir, Prefix: r.cfg.Prefix}
+		if r.cfg.Scenario == "ws-peer" {
+			bc.WebSocketListen = "127.0.0.1:0"
+		}
+		b, err := broker.New(bc, r.log.Named("broker"))
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}

@@ -14,12 +14,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arrwdb/arrwcdc/bridge"
-	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/internal/hist"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
@@ -319,42 +316,16 @@ func (r *runner) fanOut(ctx context.Context, res *Result, libs []string,
 }
 
 // runWSPeer runs the load of runWS against nats-server's own websocket
-// listener: an embedded nats-server with JetStream, the EVENTS stream of
-// package broker (so the live republish is the same) and a websocket
-// listener; each client is a nats.go connection over ws:// subscribed to
-// its library's live subject.
+// listener: the same embedded broker (so the same EVENTS stream and live
+// republish) with its NATS WebSocket listener on; each client is a nats.go
+// connection over ws:// subscribed to its library's live subject, which is
+// what the bridge subscribes to.
 func (r *runner) runWSPeer(ctx context.Context, res *Result) error {
-	dir, err := tempDir(r)
-	if err != nil {
-		return err
+	wsURL := r.broker.WebSocketURL()
+	if wsURL == "" {
+		return errors.New("bench: the embedded broker has no websocket listener")
 	}
-	opts := &server.Options{
-		ServerName: "arrwcdc-bench-peer", Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, MaxPayload: 2 << 20,
-		Websocket: server.WebsocketOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoTLS: true},
-	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		return fmt.Errorf("bench: nats-server: %w", err)
-	}
-	srv.Start()
-	r.onClose(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(30 * time.Second) {
-		return errors.New("bench: nats-server: not ready")
-	}
-	wsURL := fmt.Sprintf("ws://127.0.0.1:%d", opts.Websocket.Port)
-	res.Server = fmt.Sprintf("embedded nats-server %s, websocket %s", server.VERSION, wsURL)
-	if r.nc, err = r.dial(srv.ClientURL(), "arrwcdc-bench-publisher"); err != nil {
-		return err
-	}
-	if r.js, err = jetstream.New(r.nc); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := broker.EnsureStream(sctx, r.js, r.cfg.Prefix, broker.StreamConfig{}); err != nil {
-		return fmt.Errorf("bench: stream: %w", err)
-	}
+	res.Server += ", websocket " + wsURL
 	libs := r.libraries()
 	return r.fanOut(ctx, res, libs, func(ctx, _ context.Context, cs *clientSet, rc *receiver) error {
 		return r.dialPeer(wsURL, libs[rc.lib], rc)
