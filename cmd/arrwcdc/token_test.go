@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/arrwdb/arrwcdc/auth"
+	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/config"
+	"github.com/arrwdb/arrwcdc/internal/testnats"
 )
 
 // writeSecret writes an HS256 secret with a trailing newline, as an editor
@@ -135,5 +139,47 @@ func TestOneTokenBothDoors(t *testing.T) {
 	}
 	if err := b.stop(t); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTailAsTap replays and follows the stream with `arrwcdc tail --all`
+// logged in as a tap user of the users file (an nkey seed file), and
+// publishes with `arrwcdc publish` as a publisher.
+func TestTailAsTap(t *testing.T) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	seedFile := filepath.Join(t.TempDir(), "tap.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := testnats.Broker(t, func(c *broker.Config) {
+		c.Users = []broker.User{{Name: "app", Password: "app-pw", Role: broker.RolePublisher}, {Name: "ops", NKey: pub, Role: broker.RoleTap}}
+	})
+	url := b.ClientURL()
+	publish := func(id string) {
+		t.Helper()
+		if _, err := runOnce(t, "", "publish", "--nats-url", url, "--nats-user", "app", "--nats-password", "app-pw",
+			"--library", "lib-1", "--type", "document.added", "--id", id); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	publish("stored-1")
+	tail := start(t, "", "tail", "--nats-url", url, "--nats-nkey-seed-file", seedFile, "--all", "--json")
+	tail.waitOutput(t, `"id":"(stored-1)"`)
+	publish("live-2")
+	tail.waitOutput(t, `"id":"(live-2)"`)
+	if err := tail.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if s := tail.stderr.String(); strings.Contains(s, "ermission") {
+		t.Fatalf("tail as tap: %s", s)
+	}
+	// Without credentials tail cannot connect.
+	if _, err := runOnce(t, "", "tail", "--nats-url", url); err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
+		t.Fatalf("anonymous tail: %v", err)
 	}
 }
