@@ -8,7 +8,7 @@ FUZZTIME ?= 5s
 # Tests find the nats CLI and staticcheck here.
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run test test-go fuzz-short fuzz lint tools bench clean docker-build compose-up compose-down compose-test
+.PHONY: all build run test test-go fuzz-short fuzz lint tools bench bench-compare bench-curves clean docker-build compose-up compose-down compose-test
 
 # docker compose v2 or docker-compose v1, whichever answers.
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
@@ -58,6 +58,15 @@ $(TOOLS)/staticcheck:
 ## bench: Go benchmarks of the hot paths (no timed assertions live in make test)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## bench-compare: arrwcdc bench against nats bench and nats-server's websocket listener in one run, with ratios (docs/performance.md); RUNS=1 for a quicker look
+RUNS ?= 3
+bench-compare: build tools
+	$(GO) run ./internal/bench/compare -arrwcdc $(BIN)/arrwcdc -nats $(TOOLS)/nats -runs $(RUNS)
+
+## bench-curves: throughput and p99 at 1-1000 WebSocket clients and 1-10k libraries
+bench-curves: build tools
+	$(GO) run ./internal/bench/compare -curves -arrwcdc $(BIN)/arrwcdc -nats $(TOOLS)/nats
 
 ## docker-build: the FROM-scratch image arrwcdc:local (nothing is pulled)
 docker-build:

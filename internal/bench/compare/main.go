@@ -1,0 +1,485 @@
+// Command compare is `make bench-compare`: it measures arrwcdc against raw
+// NATS on this machine in one run and prints the ratios of issue 7's
+// table. It starts one embedded broker on 127.0.0.1 (a free port, a
+// temporary directory) and runs, against it, `nats bench` (natscli v0.5.0)
+// and `arrwcdc bench --json` with the same message size, alternating them,
+// each pair -runs times; the figure of each side is the median of its runs.
+// The WebSocket fan-out pairs (bridge against nats-server's own websocket
+// listener) run each in its own `arrwcdc bench` process with an embedded
+// broker, so both have the same layout. Every load stays on 127.0.0.1 and is
+// bounded in count and time.
+//
+//	go run ./internal/bench/compare -arrwcdc bin/arrwcdc -nats .tools/bin/nats
+//
+// With -curves it prints the scaling curves instead: throughput and p99 of
+// the WebSocket fan-out at 1, 10, 100 and 1000 clients, and of publish →
+// subscriber at 1, 100 and 10 000 libraries.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/internal/bench"
+)
+
+type options struct {
+	arrwcdc, nats string
+	runs, size    int
+	quick, curves bool
+	timeout       time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.arrwcdc, "arrwcdc", "bin/arrwcdc", "the arrwcdc binary")
+	flag.StringVar(&o.nats, "nats", ".tools/bin/nats", "the nats CLI (natscli v0.5.0)")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each pair; each side's figure is the median")
+	flag.IntVar(&o.size, "size", 300, "event and message size in bytes")
+	flag.BoolVar(&o.quick, "quick", false, "tiny counts, to check the harness (figures meaningless)")
+	flag.BoolVar(&o.curves, "curves", false, "print the scaling curves instead of the ratios")
+	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "bound of each measuring process")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if o.curves {
+		err = curves(ctx, o, os.Stdout)
+	} else {
+		err = compare(ctx, o, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-compare:", err)
+		os.Exit(1)
+	}
+}
+
+// counts are the sizes of the loads.
+type counts struct {
+	async, sync, core, ws, wsClients, latRate, latEvents, replay, outbox int
+}
+
+func (o options) counts() counts {
+	if o.quick {
+		return counts{async: 2000, sync: 300, core: 5000, ws: 200, wsClients: 10, latRate: 500, latEvents: 200, replay: 2000, outbox: 1000}
+	}
+	return counts{async: 200_000, sync: 20_000, core: 200_000, ws: 5_000, wsClients: 100, latRate: 1000, latEvents: 5000, replay: 100_000, outbox: 50_000}
+}
+
+// side is one measured figure: the runs' values and, for arrwcdc, their
+// results.
+type side struct {
+	label   string
+	values  []float64
+	results []*bench.Result
+	errs    []string
+}
+
+func (s *side) add(v float64, res *bench.Result, err error) {
+	if err != nil {
+		s.errs = append(s.errs, err.Error())
+	}
+	if v > 0 {
+		s.values = append(s.values, v)
+	}
+	if res != nil {
+		s.results = append(s.results, res)
+	}
+}
+
+func (s *side) median() float64 { return median(s.values) }
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// row is one line of the ratio table.
+type row struct {
+	name     string
+	ours     *side
+	peer     *side
+	unit     string
+	target   float64 // minimum ratio
+	inverse  bool    // lower is better (latency): ratio = peer / ours
+	complete bool
+}
+
+func compare(ctx context.Context, o options, w io.Writer) error {
+	if err := checkTools(o); err != nil {
+		return err
+	}
+	c := o.counts()
+	loadBefore := loadavg()
+	start := time.Now()
+
+	dir, err := os.MkdirTemp("", "arrwcdc-bench-compare-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b, err := broker.New(broker.Config{NATSListen: "127.0.0.1:0", DataDir: dir}, nil)
+	if err != nil {
+		return err
+	}
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Shutdown(sctx)
+	}()
+	url := b.ClientURL()
+	size := strconv.Itoa(o.size)
+	fmt.Fprintf(os.Stderr, "bench-compare: broker %s, %d runs of each pair\n", url, o.runs)
+
+	var (
+		asyncOurs   = &side{label: "arrwcdc bench publish --mode async"}
+		asyncPeer   = &side{label: "nats bench js pub async"}
+		syncOurs    = &side{label: "arrwcdc bench publish --mode sync"}
+		syncPeer    = &side{label: "nats bench js pub sync"}
+		e2eOurs     = &side{label: "arrwcdc bench e2e --mode core"}
+		e2eAsync    = &side{label: "arrwcdc bench e2e --mode async"}
+		e2ePeer     = &side{label: "nats bench pub + sub"}
+		wsOurs      = &side{label: "arrwcdc bench ws"}
+		wsPeer      = &side{label: "arrwcdc bench ws-peer"}
+		latOurs50   = &side{label: "bridge p50"}
+		latPeer50   = &side{label: "nats ws p50"}
+		latOurs99   = &side{label: "bridge p99"}
+		latPeer99   = &side{label: "nats ws p99"}
+		replayOurs  = &side{label: "arrwcdc bench replay"}
+		replayPeer  = &side{label: "nats bench js ordered"}
+		outboxOurs  = &side{label: "arrwcdc bench outbox"}
+		wsComplete  = true
+		latComplete = true
+	)
+	ext := []string{"--nats-url", url, "--size", size, "--json"}
+	embedded := []string{"--size", size, "--json"}
+	step := func(what string) { fmt.Fprintf(os.Stderr, "bench-compare: %s\n", what) }
+	for run := 1; run <= o.runs; run++ {
+		step(fmt.Sprintf("run %d/%d: JetStream async publish", run, o.runs))
+		asyncPeer.add(natsBench(ctx, o, url, "js", "pub", "async", "bench.async", "--stream", "benchasync", "--create", "--purge", "--msgs", itoa(c.async), "--size", size))
+		asyncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...)))
+
+		step(fmt.Sprintf("run %d/%d: JetStream sync publish", run, o.runs))
+		syncPeer.add(natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size))
+		syncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...)))
+
+		step(fmt.Sprintf("run %d/%d: publisher → subscriber", run, o.runs))
+		e2ePeer.add(natsPubSub(ctx, o, url, c.core, size))
+		e2eOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "e2e", "--mode", "core", "--events", itoa(c.core)}, ext...)))
+		e2eAsync.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "e2e", "--mode", "async", "--events", itoa(c.core)}, ext...)))
+
+		step(fmt.Sprintf("run %d/%d: WebSocket fan-out, %d clients, saturated", run, o.runs, c.wsClients))
+		v, res, err := ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws", "--clients", itoa(c.wsClients), "--events", itoa(c.ws)}, embedded...))
+		wsOurs.add(v, res, err)
+		wsComplete = wsComplete && res != nil && res.Complete()
+		v, res, err = ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws-peer", "--clients", itoa(c.wsClients), "--events", itoa(c.ws)}, embedded...))
+		wsPeer.add(v, res, err)
+
+		step(fmt.Sprintf("run %d/%d: WebSocket latency, %d ev/s × %d clients", run, o.runs, c.latRate, c.wsClients))
+		for _, sc := range []string{"ws", "ws-peer"} {
+			_, res, err := ours(ctx, o, "", append([]string{"--scenario", sc, "--clients", itoa(c.wsClients), "--rate", itoa(c.latRate), "--events", itoa(c.latEvents)}, embedded...))
+			p50, p99 := latOurs50, latOurs99
+			if sc == "ws-peer" {
+				p50, p99 = latPeer50, latPeer99
+			} else {
+				latComplete = latComplete && res != nil && res.Complete()
+			}
+			if res != nil && res.Latency != nil {
+				p50.add(res.Latency.P50, nil, err)
+				p99.add(res.Latency.P99, nil, nil)
+			} else {
+				p50.add(0, nil, err)
+			}
+		}
+
+		step(fmt.Sprintf("run %d/%d: replay of %d stored events", run, o.runs, c.replay))
+		replayOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "replay", "--events", itoa(c.replay)}, ext...)))
+		replayPeer.add(natsBench(ctx, o, url, "js", "ordered", "--stream", broker.StreamName, "--msgs", itoa(c.replay)))
+
+		step(fmt.Sprintf("run %d/%d: outbox drain", run, o.runs))
+		outboxOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "outbox", "--events", itoa(c.outbox)}, ext...)))
+	}
+
+	rows := []row{
+		{name: "PublishAsync vs nats bench js pub async", ours: asyncOurs, peer: asyncPeer, unit: "ev/s", target: 0.8, complete: true},
+		{name: "Publish (sync) vs nats bench js pub sync", ours: syncOurs, peer: syncPeer, unit: "ev/s", target: 0.9, complete: true},
+		{name: "publisher → subscriber (core) vs nats bench pub/sub", ours: e2eOurs, peer: e2ePeer, unit: "ev/s", target: 0.8, complete: true},
+		{name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
+		{name: fmt.Sprintf("WS fan-out %d clients vs nats-server websocket", c.wsClients), ours: wsOurs, peer: wsPeer, unit: "frames/s", target: 1.0, complete: wsComplete},
+		{name: fmt.Sprintf("WS latency p50, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs50, peer: latPeer50, unit: "ms", inverse: true, complete: latComplete},
+		{name: fmt.Sprintf("WS latency p99, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs99, peer: latPeer99, unit: "ms", inverse: true, complete: latComplete},
+		{name: fmt.Sprintf("replay %d stored events vs ordered consumer", c.replay), ours: replayOurs, peer: replayPeer, unit: "ev/s", target: 0.8, complete: true},
+		{name: "outbox drain (SQLite) vs nats bench js pub async", ours: outboxOurs, peer: asyncPeer, unit: "ev/s", target: 0.5, complete: true},
+	}
+	printTable(w, o, rows, loadBefore, loadavg(), time.Since(start))
+	return nil
+}
+
+func printTable(w io.Writer, o options, rows []row, before, after string, took time.Duration) {
+	fmt.Fprintf(w, "arrwcdc bench-compare, %s: nproc %d, %s, %d-byte events, medians of %d runs, took %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, o.runs, took.Round(time.Second))
+	fmt.Fprintf(w, "load average (1/5/15 min): before %s, after %s\n\n", before, after)
+	fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %9s | %s\n", "scenario", "arrwcdc", "peer", "ratio", "target", "runs (arrwcdc / peer)")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|---\n", strings.Repeat("-", 64), strings.Repeat("-", 18), strings.Repeat("-", 18), strings.Repeat("-", 9), strings.Repeat("-", 11))
+	for _, r := range rows {
+		ours, peer := r.ours.median(), r.peer.median()
+		ratio := "n/a"
+		var rv float64
+		if ours > 0 && peer > 0 {
+			rv = ours / peer
+			if r.inverse {
+				rv = peer / ours
+			}
+			ratio = fmt.Sprintf("%.2f×", rv)
+		}
+		target := "-"
+		if r.target > 0 {
+			verdict := "MISS"
+			if rv >= r.target {
+				verdict = "ok"
+			}
+			target = fmt.Sprintf("≥%.1f %s", r.target, verdict)
+		}
+		name := r.name
+		if !r.complete {
+			name += " (INCOMPLETE)"
+		}
+		fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %9s | %s / %s\n", name, figure(ours, r.unit), figure(peer, r.unit), ratio, target, list(r.ours.values), list(r.peer.values))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Latency rows: ratio = peer / arrwcdc (above 1 means the bridge is faster); issue 7 targets p50 ≤ 0.5 ms, p99 ≤ 1.5 ms.")
+	for _, r := range rows {
+		for _, s := range []*side{r.ours, r.peer} {
+			for _, e := range uniq(s.errs) {
+				fmt.Fprintf(w, "note: %s: %s\n", s.label, e)
+			}
+			for _, res := range s.results {
+				if res.Disconnects > 0 || res.Delivered < res.Expected {
+					fmt.Fprintf(w, "note: %s: delivered %d of %d, %d clients disconnected %v\n", s.label, res.Delivered, res.Expected, res.Disconnects, res.Notes)
+				}
+				if res.Unsupported != "" {
+					fmt.Fprintf(w, "note: %s: unsupported: %s\n", s.label, res.Unsupported)
+				}
+			}
+		}
+	}
+}
+
+func uniq(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func figure(v float64, unit string) string {
+	switch {
+	case v == 0:
+		return "n/a"
+	case unit == "ms":
+		return fmt.Sprintf("%.3f ms", v)
+	case v >= 1e6:
+		return fmt.Sprintf("%.2f M %s", v/1e6, strings.TrimSuffix(unit, "/s")+"/s")
+	case v >= 1e3:
+		return fmt.Sprintf("%.1f k %s", v/1e3, unit)
+	}
+	return fmt.Sprintf("%.0f %s", v, unit)
+}
+
+func list(v []float64) string {
+	var parts []string
+	for _, x := range v {
+		if x < 10 {
+			parts = append(parts, strconv.FormatFloat(x, 'f', 3, 64))
+		} else {
+			parts = append(parts, strconv.FormatFloat(x, 'f', 0, 64))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func checkTools(o options) error {
+	for _, p := range []string{o.arrwcdc, o.nats} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w (make build tools installs bin/arrwcdc and .tools/bin/nats)", err)
+		}
+	}
+	out, err := exec.Command(o.nats, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s --version: %w", o.nats, err)
+	}
+	if v := strings.TrimSpace(string(out)); v != "v0.5.0" {
+		fmt.Fprintf(os.Stderr, "bench-compare: warning: nats CLI %s, the syntax used is v0.5.0's\n", v)
+	}
+	return nil
+}
+
+// ours runs arrwcdc bench with args (which hold --json) and returns the
+// field of the result named key (0 for ""), the result and an error. An
+// incomplete run still returns its result.
+func ours(ctx context.Context, o options, key string, flat []string) (float64, *bench.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.arrwcdc, append([]string{"bench", "--log-level", "error"}, flat...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var res bench.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return 0, nil, fmt.Errorf("arrwcdc bench %s: %v: %s", strings.Join(flat, " "), errors.Join(runErr, err), lastLine(stderr.String()))
+	}
+	if runErr != nil {
+		runErr = fmt.Errorf("arrwcdc bench %s: %s", strings.Join(flat, " "), lastLine(stderr.String()))
+	}
+	if key == "" {
+		return 0, &res, runErr
+	}
+	var m map[string]any
+	_ = json.Unmarshal(stdout.Bytes(), &m)
+	v, _ := m[key].(float64)
+	return v, &res, runErr
+}
+
+var statsRe = regexp.MustCompile(`stats: ([\d,]+) msgs/sec`)
+
+// natsBench runs `nats bench args…` and returns its msgs/sec.
+func natsBench(ctx context.Context, o options, url string, args ...string) (float64, *bench.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	full := append([]string{"--server", url, "bench"}, args...)
+	full = append(full, "--no-progress")
+	out, err := exec.CommandContext(ctx, o.nats, full...).CombinedOutput()
+	m := statsRe.FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0, nil, fmt.Errorf("nats %s: %v: %s", strings.Join(full, " "), err, lastLine(string(out)))
+	}
+	v, _ := strconv.ParseFloat(strings.ReplaceAll(string(m[len(m)-1][1]), ",", ""), 64)
+	return v, nil, nil
+}
+
+// natsPubSub runs nats bench sub and nats bench pub on one subject and
+// returns the subscriber's msgs/sec.
+func natsPubSub(ctx context.Context, o options, url string, n int, size string) (float64, *bench.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	subj := "bench.core." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	sub := exec.CommandContext(ctx, o.nats, "--server", url, "bench", "sub", subj, "--msgs", itoa(n), "--size", size, "--no-progress")
+	var subOut bytes.Buffer
+	sub.Stdout, sub.Stderr = &subOut, &subOut
+	if err := sub.Start(); err != nil {
+		return 0, nil, err
+	}
+	// Wait until the subscriber has started (it prints its header), then
+	// a moment for its SUB to reach the server.
+	for i := 0; i < 100 && !strings.Contains(subOut.String(), "Starting"); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	pubOut, pubErr := exec.CommandContext(ctx, o.nats, "--server", url, "bench", "pub", subj, "--msgs", itoa(n), "--size", size, "--no-progress").CombinedOutput()
+	waitErr := sub.Wait()
+	m := statsRe.FindAllSubmatch(subOut.Bytes(), -1)
+	if len(m) == 0 {
+		return 0, nil, fmt.Errorf("nats bench sub: %v %v: %s / pub: %s", waitErr, pubErr, lastLine(subOut.String()), lastLine(string(pubOut)))
+	}
+	v, _ := strconv.ParseFloat(strings.ReplaceAll(string(m[len(m)-1][1]), ",", ""), 64)
+	return v, nil, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// curves prints the fan-out and library scaling curves: one arrwcdc bench
+// per point.
+func curves(ctx context.Context, o options, w io.Writer) error {
+	if err := checkTools(o); err != nil {
+		return err
+	}
+	size := strconv.Itoa(o.size)
+	fmt.Fprintf(w, "arrwcdc bench curves, %s: nproc %d, %s, %d-byte events; load before %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, loadavg())
+	fmt.Fprintf(w, "| %-34s | %12s | %12s | %9s | %9s | %10s | %s\n", "point", "events/s", "frames/s", "p50 ms", "p99 ms", "allocs/ev", "delivered")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|---\n", strings.Repeat("-", 36), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 12))
+	point := func(name string, args ...string) {
+		_, res, err := ours(ctx, o, "", append(args, "--size", size, "--json"))
+		if res == nil {
+			fmt.Fprintf(w, "| %-34s | error: %v\n", name, err)
+			return
+		}
+		p50, p99 := 0.0, 0.0
+		if res.Latency != nil {
+			p50, p99 = res.Latency.P50, res.Latency.P99
+		}
+		fmt.Fprintf(w, "| %-34s | %12.0f | %12.0f | %9.3f | %9.3f | %10.1f | %d/%d, %d disconnected\n",
+			name, res.EventsPerSec, res.DeliveriesPerSec, p50, p99, res.AllocsPerEvent, res.Delivered, res.Expected, res.Disconnects)
+	}
+	scale := 1
+	if o.quick {
+		scale = 10
+	}
+	for _, sc := range []string{"ws", "ws-peer"} {
+		for _, n := range []int{1, 10, 100, 1000} {
+			if o.quick && n > 100 {
+				continue
+			}
+			// About 500k frames a point, at most 20k events.
+			events := min(20_000, max(500, 500_000/n)) / scale
+			point(fmt.Sprintf("%s %d clients, saturated", sc, n), "--scenario", sc, "--clients", itoa(n), "--events", itoa(events))
+			point(fmt.Sprintf("%s %d clients, 1k ev/s", sc, n), "--scenario", sc, "--clients", itoa(n), "--rate", "1000", "--events", itoa(3000/scale))
+		}
+	}
+	for _, libs := range []int{1, 100, 10_000} {
+		point(fmt.Sprintf("e2e async, %d libraries", libs), "--scenario", "e2e", "--libraries", itoa(libs), "--events", itoa(100_000/scale))
+	}
+	for _, p := range [][2]int{{100, 1}, {100, 100}, {1000, 1000}} {
+		if o.quick && p[0] > 100 {
+			continue
+		}
+		point(fmt.Sprintf("ws %d clients, %d libraries, 1k ev/s", p[0], p[1]), "--scenario", "ws", "--clients", itoa(p[0]), "--libraries", itoa(p[1]), "--rate", "1000", "--events", itoa(5000/scale))
+	}
+	fmt.Fprintf(w, "\nload after %s\n", loadavg())
+	return nil
+}
