@@ -156,7 +156,12 @@ type wsFrame struct {
 	Data      json.RawMessage `json:"data"`
 	StreamSeq *uint64         `json:"stream_seq"`
 	Filter    string          `json:"filter"`
+	FromSeq   uint64          `json:"from_seq"` // gap frames
+	ToSeq     uint64          `json:"to_seq"`
+	Reason    string          `json:"reason"`
 	raw       []byte
+	sseID     string // SSE: the id field
+	sseEvent  string // SSE: the event field
 }
 
 // read reads one frame within wait.

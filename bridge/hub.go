@@ -110,28 +110,33 @@ func (b *Bridge) join(ctx context.Context, key string, cl *client) (*room, error
 	return r, nil
 }
 
-// subscribe starts the room's feed at the stream's head: what is stored
-// later arrives live (or through a re-sync).
+// subscribe starts the room's feed at the stream's head, read once the
+// subscription exists: what is stored later arrives live (or through a
+// re-sync), what is stored before is not the room's. onMsg waits for the
+// head meanwhile.
 func (r *room) subscribe(ctx context.Context) (*nats.Subscription, error) {
 	b := r.b
-	// The reconnect count and the head are read before subscribing: a
-	// reconnect or an event in between only costs a re-sync that finds
-	// nothing new.
-	r.gen = b.reconnects()
-	st, err := b.streamInfo(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("stream unavailable: %w", err)
-	}
-	r.last = st.State.LastSeq
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	r.gen = b.reconnects() // a reconnect after this re-syncs
 	sub, err := b.nc.Subscribe(r.key, r.onMsg)
 	if err != nil {
+		r.closed = true
 		return nil, fmt.Errorf("subscribe %s: %w", r.key, err)
 	}
-	// The server must hold the interest before the caller reads the
-	// stream's last sequence.
-	if err := b.nc.FlushTimeout(b.cfg.WriteTimeout); err != nil {
+	// The server must hold the interest before the head is read.
+	err = b.nc.FlushTimeout(b.cfg.WriteTimeout)
+	if err != nil {
+		err = fmt.Errorf("subscribe %s: %w", r.key, err)
+	} else if st, serr := b.streamInfo(ctx); serr != nil {
+		err = fmt.Errorf("stream unavailable: %w", serr)
+	} else {
+		r.last = st.State.LastSeq
+	}
+	if err != nil {
+		r.closed = true
 		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("subscribe %s: %w", r.key, err)
+		return nil, err
 	}
 	b.log.Debug("live subscription", zap.String("subject", r.key), zap.Uint64("from_seq", r.last+1))
 	return sub, nil
