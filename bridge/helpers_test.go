@@ -47,7 +47,13 @@ func newEnv(t *testing.T) *env {
 // port, shut down (then disconnected) by t.Cleanup.
 func (e *env) bridge(t *testing.T, edit ...func(*bridge.Config)) *bridge.Bridge {
 	t.Helper()
-	nc := testnats.Conn(t, e.broker.ClientURL(), nats.Name("test-bridge"), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return e.bridgeAt(t, e.broker.ClientURL(), edit...)
+}
+
+// bridgeAt is bridge with its connection to natsURL (a proxy).
+func (e *env) bridgeAt(t *testing.T, natsURL string, edit ...func(*bridge.Config)) *bridge.Bridge {
+	t.Helper()
+	nc := testnats.Conn(t, natsURL, nats.Name("test-bridge"), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	cfg := bridge.Config{HTTPListen: "127.0.0.1:0"}
 	for _, ed := range edit {
 		ed(&cfg)
