@@ -161,6 +161,9 @@ type BenchConfig struct {
 	// Duration stops publishing after this long even if Events are not all
 	// sent: --duration. 0 means no limit.
 	Duration time.Duration
+	// ClientQueue is the bridge's per-client queue in frames (ws, replay):
+	// --client-queue. 0 means the bridge's default (256).
+	ClientQueue int
 	// JSON prints the result as one JSON object: --json. false means a
 	// table.
 	JSON bool

@@ -148,6 +148,7 @@ var settings = []setting{
 	{"clients", "bench", "10", "`count` of WebSocket clients (ws, ws-peer)", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Clients) }},
 	{"libraries", "bench", "1", "`count` of libraries the events and clients are spread over", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Libraries) }},
 	{"duration", "bench", "", "stop publishing after this `duration` even if --events are not all sent; 0 means no limit", func(c *Config) flag.Value { return (*durationValue)(&c.Bench.Duration) }},
+	{"client-queue", "bench", "", "the bridge's queue per client in `frames` (ws, replay); 0 means the bridge's default", func(c *Config) flag.Value { return (*intValue)(&c.Bench.ClientQueue) }},
 	{"json", "bench", "", "print the result as one JSON object instead of a table", func(c *Config) flag.Value { return (*boolValue)(&c.Bench.JSON) }},
 	{"cpu-profile", "bench", "", "write a CPU profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.CPUProfile) }},
 	{"mem-profile", "bench", "", "write an allocation profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.MemProfile) }},

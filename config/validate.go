@@ -309,8 +309,9 @@ func (c Config) benchErrors() []error {
 	check("clients", b.Clients < 1 || b.Clients > 100_000, "want 1 to 100000")
 	check("libraries", b.Libraries < 1 || b.Libraries > 100_000, "want 1 to 100000")
 	check("duration", b.Duration < 0, "want 0 (no limit) or more")
+	check("client-queue", b.ClientQueue < 0, "want 0 (the bridge's default) or more frames")
 	check("nats-url", b.Scenario == "ws-peer" && len(c.NATSURL) > 0,
-		"ws-peer runs its own nats-server with a websocket listener: leave --nats-url empty")
+		"ws-peer runs its own broker with a websocket listener: leave --nats-url empty")
 	return errs
 }
 

@@ -33,7 +33,7 @@ func runBench(ctx context.Context, cfg config.Config, e env) error {
 	b := cfg.Bench
 	bc := bench.Config{
 		Scenario: b.Scenario, Mode: b.Mode, Events: b.Events, Size: b.Size, Rate: b.Rate,
-		Clients: b.Clients, Libraries: b.Libraries, Duration: b.Duration,
+		Clients: b.Clients, Libraries: b.Libraries, Duration: b.Duration, ClientQueue: b.ClientQueue,
 		NATSURL: cfg.NATSURL, NATSOptions: natsOpts, Prefix: cfg.Prefix,
 		CPUProfile: b.CPUProfile, MemProfile: b.MemProfile,
 		Progress: &bench.Progress{},

@@ -73,6 +73,9 @@ type Config struct {
 	Libraries int
 	// Duration stops publishing after this long; 0 means no limit.
 	Duration time.Duration
+	// ClientQueue is the bridge's queue per client in frames (ws,
+	// replay); 0 means the bridge's default.
+	ClientQueue int
 	// Drain is how long to wait for deliveries without any progress before
 	// giving up on the missing ones; 0 means 10 s.
 	Drain time.Duration
@@ -142,7 +145,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("bench: mode %q: want sync, async or core", c.Mode))
 	}
-	if c.Events < 0 || c.Size < 0 || c.Size > 1<<20 || !(c.Rate >= 0) || c.Clients < 0 || c.Libraries < 0 || c.Duration < 0 || c.Drain < 0 {
+	if c.Events < 0 || c.Size < 0 || c.Size > 1<<20 || !(c.Rate >= 0) || c.Clients < 0 || c.Libraries < 0 || c.Duration < 0 || c.Drain < 0 || c.ClientQueue < 0 {
 		errs = append(errs, fmt.Errorf("bench: a count, size, rate or duration out of range"))
 	}
 	if c.Scenario == "ws-peer" && len(c.NATSURL) > 0 {

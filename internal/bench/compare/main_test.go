@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The lines nats bench v0.5.0 prints.
+func TestStatsLine(t *testing.T) {
+	out := "19:47:27 Starting JetStream asynchronous publisher benchmark [batch=500]\n\n" +
+		"NATS JetStream asynchronous publisher stats: 24,887 msgs/sec ~ 7.1 MiB/sec ~ min: 8,010.98us ~ P50: 16,594.16us\n"
+	m := statsRe.FindAllStringSubmatch(out, -1)
+	if len(m) != 1 || m[0][1] != "24,887" {
+		t.Fatalf("match %q", m)
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	var buf bytes.Buffer
+	rows := []row{
+		{name: "PublishAsync", ours: &side{values: []float64{90, 100, 110}}, peer: &side{values: []float64{200}}, unit: "ev/s", target: 0.8, complete: true},
+		{name: "latency", ours: &side{values: []float64{0.5}}, peer: &side{values: []float64{1}}, unit: "ms", inverse: true, complete: false},
+		{name: "missing", ours: &side{}, peer: &side{values: []float64{1}}, unit: "ev/s", target: 1, complete: true},
+	}
+	printTable(&buf, options{size: 300, runs: 3}, rows, "1 2 3", "4 5 6", 0)
+	out := buf.String()
+	for _, want := range []string{"nproc", "before 1 2 3, after 4 5 6", "0.50×", "≥0.8 MISS", "2.00×", "latency (INCOMPLETE)", "0.500 ms", "90 100 110 / 200", "n/a"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
