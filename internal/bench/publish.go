@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/arrwdb/arrwcdc/event"
@@ -49,6 +48,7 @@ func (r *runner) templates(libs []string) ([]event.Event, int, error) {
 type published struct {
 	acked    int64   // events acknowledged (sent, for core)
 	errors   int64   // failed publishes
+	firstErr string  // the first failure
 	perLib   []int64 // acknowledged events per library index
 	firstSeq uint64  // lowest stream sequence acknowledged; 0 for core
 	lastAck  time.Time
@@ -92,8 +92,7 @@ func (r *runner) publishAll(ctx context.Context, pub *publisher.Publisher, evs [
 			t := time.Now()
 			ack, err := pub.Publish(ctx, evs[lib])
 			if err != nil {
-				p.errors++
-				r.log.Debug("publish failed")
+				p.fail(err)
 				continue
 			}
 			p.lat.Record(time.Since(t))
@@ -112,13 +111,18 @@ func (r *runner) publishAll(ctx context.Context, pub *publisher.Publisher, evs [
 		}
 		ch := make(chan pending, 8192)
 		var wg sync.WaitGroup
-		var failed atomic.Int64
+		var mu sync.Mutex // p.errors, p.firstErr
+		fail := func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			p.fail(err)
+		}
 		wg.Go(func() {
 			wctx := context.WithoutCancel(ctx)
 			for pd := range ch {
 				ack, err := pd.f.Wait(wctx)
 				if err != nil {
-					failed.Add(1)
+					fail(err)
 					continue
 				}
 				p.lat.Record(time.Since(pd.t))
@@ -136,16 +140,30 @@ func (r *runner) publishAll(ctx context.Context, pub *publisher.Publisher, evs [
 			t := time.Now()
 			f, err := pub.PublishAsync(evs[lib])
 			if err != nil {
-				failed.Add(1)
+				fail(err)
 				continue
 			}
 			ch <- pending{f, lib, t}
 		}
 		close(ch)
 		wg.Wait()
-		p.errors = failed.Load()
 	}
 	return p
+}
+
+func (p *published) fail(err error) {
+	if p.errors == 0 {
+		p.firstErr = err.Error()
+	}
+	p.errors++
+}
+
+// note returns a note on the failed publishes, or "".
+func (p *published) note() string {
+	if p.errors == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d publishes failed, the first with: %s", p.errors, p.firstErr)
 }
 
 // pacer spaces publishes to a rate; the zero rate does not wait.

@@ -122,6 +122,12 @@ func (r *Result) finish() {
 	}
 }
 
+func (r *Result) addNote(n string) {
+	if n != "" {
+		r.Notes = append(r.Notes, n)
+	}
+}
+
 // Complete reports whether every expected delivery arrived.
 func (r *Result) Complete() bool { return r.Unsupported != "" || r.Delivered >= r.Expected }
 

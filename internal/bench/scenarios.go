@@ -40,6 +40,7 @@ func (r *runner) runPublish(ctx context.Context, res *Result) error {
 	}
 	res.elapsed = p.lastAck.Sub(r.t0)
 	res.Events, res.Expected, res.Delivered, res.PublishErrors = p.acked, p.acked, p.acked, p.errors
+	res.addNote(p.note())
 	res.bytes = p.acked * int64(size)
 	res.hist = p.lat
 	res.LatencyOf = map[string]string{
@@ -117,6 +118,7 @@ func (r *runner) runE2E(ctx context.Context, res *Result) error {
 	}
 	res.elapsed = time.Unix(0, max(last.Load(), p.lastAck.UnixNano())).Sub(r.t0)
 	res.Events, res.Expected, res.Delivered, res.PublishErrors = p.acked, p.acked, delivered.Load(), p.errors
+	res.addNote(p.note())
 	res.bytes = res.Delivered * int64(size)
 	mu.Lock()
 	res.hist = lat

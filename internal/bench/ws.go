@@ -71,8 +71,43 @@ func (rc *receiver) event(now time.Time, data []byte, seq uint64) {
 type clientSet struct {
 	recv  []*receiver
 	total atomic.Int64
-	wg    sync.WaitGroup
-	stop  func() // ends the readers
+	wg    sync.WaitGroup // the readers
+
+	mu       sync.Mutex
+	conns    []*websocket.Conn
+	closers  []func()
+	stopping atomic.Bool
+}
+
+// track registers a connection (or a close function) for close.
+func (cs *clientSet) track(c *websocket.Conn, f func()) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c != nil {
+		cs.conns = append(cs.conns, c)
+	}
+	if f != nil {
+		cs.closers = append(cs.closers, f)
+	}
+}
+
+// close ends every client and waits for the readers. The readers read
+// with a context that is never done (one with a Done channel costs
+// coder/websocket a context.AfterFunc per message), so they are stopped by
+// closing their connections.
+func (cs *clientSet) close() {
+	cs.stopping.Store(true)
+	cs.mu.Lock()
+	conns, closers := cs.conns, cs.closers
+	cs.conns, cs.closers = nil, nil
+	cs.mu.Unlock()
+	for _, c := range conns {
+		c.CloseNow()
+	}
+	for _, f := range closers {
+		f()
+	}
+	cs.wg.Wait()
 }
 
 func (cs *clientSet) add(lib int) *receiver {
@@ -156,8 +191,8 @@ func (e *dialErr) Error() string {
 func (e *dialErr) Unwrap() error { return e.err }
 
 // dialBridge opens one WebSocket to url, waits for its connected frame and
-// reads event frames into rc until the server closes it or cs.stop.
-func (cs *clientSet) dialBridge(ctx, readCtx context.Context, url string, rc *receiver) error {
+// reads event frames into rc until the server closes it or cs.close.
+func (cs *clientSet) dialBridge(ctx context.Context, url string, rc *receiver) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, resp, err := websocket.Dial(dctx, url, nil)
@@ -181,13 +216,14 @@ func (cs *clientSet) dialBridge(ctx, readCtx context.Context, url string, rc *re
 		c.CloseNow()
 		return fmt.Errorf("first frame is not connected: %.200s", hello)
 	}
+	cs.track(c, nil)
 	cs.wg.Go(func() {
 		defer c.CloseNow()
 		var buf bytes.Buffer
 		for {
-			_, rd, err := c.Reader(readCtx)
+			_, rd, err := c.Reader(context.Background())
 			if err != nil {
-				if readCtx.Err() == nil {
+				if !cs.stopping.Load() {
 					why := err.Error()
 					if ce, ok := errors.AsType[websocket.CloseError](err); ok {
 						why = fmt.Sprintf("close %d %s", ce.Code, ce.Reason)
@@ -248,26 +284,24 @@ func (r *runner) runWS(ctx context.Context, res *Result) error {
 	}
 	libs := r.libraries()
 	base := "ws" + strings.TrimPrefix(b.URL(), "http") + "/v1/libraries/"
-	return r.fanOut(ctx, res, libs, func(ctx, readCtx context.Context, cs *clientSet, rc *receiver) error {
-		return cs.dialBridge(ctx, readCtx, base+libs[rc.lib]+"/ws", rc)
+	return r.fanOut(ctx, res, libs, func(ctx context.Context, cs *clientSet, rc *receiver) error {
+		return cs.dialBridge(ctx, base+libs[rc.lib]+"/ws", rc)
 	}, "frame read − event timestamp")
 }
 
 // fanOut connects the clients with dial, publishes, waits for the frames
 // and fills res.
 func (r *runner) fanOut(ctx context.Context, res *Result, libs []string,
-	dial func(ctx, readCtx context.Context, cs *clientSet, rc *receiver) error, latencyOf string) error {
+	dial func(ctx context.Context, cs *clientSet, rc *receiver) error, latencyOf string) error {
 	cs := &clientSet{}
-	readCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	cs.stop = stop
-	defer func() { stop(); cs.wg.Wait() }()
+	defer cs.close()
 	for i := range r.cfg.Clients {
 		cs.add(i % len(libs))
 	}
 	r.progress.start("connecting clients", int64(r.cfg.Clients))
 	var connected atomic.Int64
 	if err := dialAll(ctx, cs, func(rc *receiver) error {
-		err := dial(ctx, readCtx, cs, rc)
+		err := dial(ctx, cs, rc)
 		if err == nil {
 			r.progress.done.Store(connected.Add(1))
 		}
@@ -306,10 +340,10 @@ func (r *runner) fanOut(ctx context.Context, res *Result, libs []string,
 	if last.Before(p.lastAck) {
 		last = p.lastAck
 	}
-	stop()
-	cs.wg.Wait()
+	cs.close()
 	res.elapsed = last.Sub(r.t0)
 	res.Events, res.PublishErrors = p.acked, p.errors
+	res.addNote(p.note())
 	cs.collect(res, p.perLib)
 	res.LatencyOf = latencyOf
 	return nil
@@ -327,15 +361,15 @@ func (r *runner) runWSPeer(ctx context.Context, res *Result) error {
 	}
 	res.Server += ", websocket " + wsURL
 	libs := r.libraries()
-	return r.fanOut(ctx, res, libs, func(ctx, _ context.Context, cs *clientSet, rc *receiver) error {
-		return r.dialPeer(wsURL, libs[rc.lib], rc)
+	return r.fanOut(ctx, res, libs, func(_ context.Context, cs *clientSet, rc *receiver) error {
+		return cs.dialPeer(wsURL, r.cfg.Prefix, libs[rc.lib], rc)
 	}, "message received − event timestamp")
 }
 
 // dialPeer connects one nats.go client over WebSocket and subscribes it to
-// the live subject of lib. The run closes it.
-func (r *runner) dialPeer(wsURL, lib string, rc *receiver) error {
-	var closing atomic.Bool
+// the live subject of lib. cs.close closes it.
+func (cs *clientSet) dialPeer(wsURL, prefix, lib string, rc *receiver) error {
+	closing := &cs.stopping
 	nc, err := nats.Connect(wsURL, nats.Name("arrwcdc-bench-peer-client"), nats.MaxReconnects(0),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if !closing.Load() {
@@ -350,8 +384,8 @@ func (r *runner) dialPeer(wsURL, lib string, rc *receiver) error {
 	if err != nil {
 		return err
 	}
-	r.onClose(func() { closing.Store(true); nc.Close() })
-	subj, err := subjects.Library(r.cfg.Prefix, lib)
+	cs.track(nil, nc.Close)
+	subj, err := subjects.Library(prefix, lib)
 	if err != nil {
 		return err
 	}
@@ -386,22 +420,22 @@ func (r *runner) runReplay(ctx context.Context, res *Result) error {
 	res.EventSize = size
 	p := r.publishAll(ctx, pub, evs, "async", r.cfg.Events)
 	if p.acked == 0 {
-		return fmt.Errorf("bench: replay: no event stored (%d publish errors)", p.errors)
+		return fmt.Errorf("bench: replay: no event stored: %s", p.note())
 	}
+	res.addNote(p.note())
 	b, err := r.startBridge(ctx)
 	if err != nil {
 		return err
 	}
 	url := fmt.Sprintf("ws%s/v1/libraries/%s/ws?since_seq=%d", strings.TrimPrefix(b.URL(), "http"), lib, p.firstSeq-1)
 	cs := &clientSet{}
-	readCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stop(); cs.wg.Wait() }()
+	defer cs.close()
 	rc := cs.add(0)
 	if err := r.begin(); err != nil {
 		return err
 	}
 	r.progress.start("replaying", p.acked)
-	if err := cs.dialBridge(ctx, readCtx, url, rc); err != nil {
+	if err := cs.dialBridge(ctx, url, rc); err != nil {
 		if de, ok := errors.AsType[*dialErr](err); ok && de.status >= 400 && de.status < 500 {
 			_ = r.end(res)
 			res.Events = p.acked
@@ -418,8 +452,7 @@ func (r *runner) runReplay(ctx context.Context, res *Result) error {
 	if err := r.end(res); err != nil {
 		return err
 	}
-	stop()
-	cs.wg.Wait()
+	cs.close()
 	res.elapsed = cs.lastEvent().Sub(r.t0)
 	res.Events = p.acked
 	cs.collect(res, p.perLib)

@@ -284,8 +284,13 @@ func printTable(w io.Writer, o options, rows []row, before, after string, took t
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Latency rows: ratio = peer / arrwcdc (above 1 means the bridge is faster); issue 7 targets p50 ≤ 0.5 ms, p99 ≤ 1.5 ms.")
+	seen := map[*side]bool{}
 	for _, r := range rows {
 		for _, s := range []*side{r.ours, r.peer} {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
 			for _, e := range uniq(s.errs) {
 				fmt.Fprintf(w, "note: %s: %s\n", s.label, e)
 			}
