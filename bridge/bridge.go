@@ -47,7 +47,9 @@ type Bridge struct {
 	handler  http.Handler
 	pub      *publisher.Publisher // POST /v1/events
 	done     chan struct{}        // closed by Shutdown: writers close their clients
-	stream   streamCache          // the stream's state in the statistics
+	doneCtx  context.Context      // cancelled with done: a pending ping gives up
+	cancel   context.CancelFunc
+	stream   streamCache // the stream's state in the statistics
 
 	// liveHook, if set (tests), sees each live message of a room first and
 	// drops it by returning false.
@@ -92,9 +94,12 @@ func New(cfg Config, nc *nats.Conn, log *zap.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
+	doneCtx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{
 		cfg:      cfg,
 		pub:      pub,
+		doneCtx:  doneCtx,
+		cancel:   cancel,
 		nc:       nc,
 		js:       js,
 		log:      log.Named("bridge"),
@@ -275,6 +280,7 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 	srv := b.srv
 	b.mu.Unlock()
 	close(b.done) // writers close their clients with StatusGoingAway
+	b.cancel()
 
 	var errs []error
 	if srv != nil {

@@ -248,6 +248,11 @@ func (cl *client) run(t transport, st start) {
 		case <-cl.kick:
 		case <-ping.C:
 			if t.keepAlive() != nil {
+				select {
+				case <-b.done: // the ping gave up for the shutdown
+					t.goingAway()
+				default:
+				}
 				return
 			}
 		case <-t.gone():

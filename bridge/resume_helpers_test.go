@@ -490,3 +490,5 @@ func (f *follower) start(t testing.TB) func() error {
 
 // bridgeURL returns a func giving b's URL.
 func bridgeURL(b *bridge.Bridge) func() string { return b.URL }
+
+func newReader(resp *http.Response) *bufio.Reader { return bufio.NewReader(resp.Body) }

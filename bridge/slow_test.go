@@ -150,3 +150,70 @@ func TestPingDropsSilentClients(t *testing.T) {
 		t.Fatalf("the answering client: %s (open %v), want seq %d", f.raw, ok, seq)
 	}
 }
+
+// TestDropOldest: a stalled client with on_slow=drop_oldest is not closed:
+// the oldest queued frames are dropped, and a gap frame names exactly the
+// sequences it missed, where they would have been.
+func TestDropOldest(t *testing.T) {
+	e := newEnv(t)
+	b := e.bridge(t, func(c *bridge.Config) { c.ClientQueue = 8 })
+	stalled := dialStalling(t, b, "/v1/libraries/lib-1/ws?on_slow=drop_oldest")
+	connected(t, stalled)
+
+	big := `{"pad":"` + strings.Repeat("x", 64<<10) + `"}`
+	var published []uint64
+	for b.Stats().DroppedFrames == 0 {
+		if len(published) == 3000 {
+			t.Fatal("nothing was dropped")
+		}
+		seq, _ := e.publish(t, ev{lib: "lib-1", data: big})
+		published = append(published, seq)
+	}
+	for range 20 {
+		seq, _ := e.publish(t, ev{lib: "lib-1", data: big})
+		published = append(published, seq)
+	}
+	last := published[len(published)-1]
+
+	// Read everything: events and gaps, in stream order.
+	received := map[uint64]bool{}
+	var covered []uint64 // what the gaps name
+	var prev uint64
+	gaps := 0
+	for prev < last {
+		f := read(t, stalled)
+		switch f.Type {
+		case "event":
+			received[f.Seq] = true
+		case "gap":
+			if f.Reason != "slow" || f.FromSeq <= prev || f.ToSeq < f.FromSeq {
+				t.Fatalf("gap %s after seq %d", f.raw, prev)
+			}
+			for s := f.FromSeq; s <= f.ToSeq; s++ {
+				covered = append(covered, s)
+			}
+			gaps++
+			f.Seq = f.ToSeq
+		default:
+			t.Fatalf("frame %s", f.raw)
+		}
+		if f.Seq <= prev {
+			t.Fatalf("seq %d after %d", f.Seq, prev)
+		}
+		prev = f.Seq
+	}
+	var missing []uint64
+	for _, s := range published {
+		if !received[s] {
+			missing = append(missing, s)
+		}
+	}
+	// Every event of the library in the range is published here, so the
+	// gaps name exactly the missing ones.
+	requireSeqs(t, "gaps", covered, missing)
+	st := b.Stats()
+	if st.SlowConsumerDisconnects != 0 || st.DroppedFrames != uint64(len(missing)) || st.ActiveSubscribers != 1 {
+		t.Fatalf("slow %d, dropped %d (missing %d), active %d", st.SlowConsumerDisconnects, st.DroppedFrames, len(missing), st.ActiveSubscribers)
+	}
+	t.Logf("%d events, %d dropped in %d gaps", len(published), len(missing), gaps)
+}

@@ -112,7 +112,7 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, librar
 		return
 	}
 	defer b.removeClient(cl)
-	t := newWSTransport(c, bw.conn, readCtx, b.cfg.WriteTimeout)
+	t := newWSTransport(c, bw.conn, readCtx, b.doneCtx, b.cfg.WriteTimeout)
 	defer t.stuck.Stop()
 	cl.run(t, st)
 }
@@ -199,14 +199,15 @@ type wsTransport struct {
 	c       *websocket.Conn
 	bc      *batchConn
 	read    context.Context // ends when the peer closes or the connection fails
+	bridge  context.Context // ends when the bridge shuts down
 	timeout time.Duration
 	stuck   *time.Timer
 }
 
-func newWSTransport(c *websocket.Conn, bc *batchConn, read context.Context, timeout time.Duration) *wsTransport {
+func newWSTransport(c *websocket.Conn, bc *batchConn, read, bridge context.Context, timeout time.Duration) *wsTransport {
 	stuck := time.AfterFunc(time.Hour, func() { _ = c.CloseNow() })
 	stuck.Stop()
-	return &wsTransport{c: c, bc: bc, read: read, timeout: timeout, stuck: stuck}
+	return &wsTransport{c: c, bc: bc, read: read, bridge: bridge, timeout: timeout, stuck: stuck}
 }
 
 // begin collects the batch's writes into one (batchConn).
@@ -227,8 +228,10 @@ func (t *wsTransport) end() error {
 	return err
 }
 
+// keepAlive pings and waits for the pong, for WriteTimeout at most, or
+// until the bridge shuts down.
 func (t *wsTransport) keepAlive() error {
-	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
+	ctx, cancel := context.WithTimeout(t.bridge, t.timeout)
 	defer cancel()
 	return t.c.Ping(ctx)
 }
