@@ -129,6 +129,13 @@ func TestHealthReadyMetricsRoutes(t *testing.T) {
 			"arrwcdc_bridge_delivery_latency_seconds_count 1",
 			`arrwcdc_bridge_delivery_latency_seconds_bucket{le="+Inf"} 1`,
 			"arrwcdc_bridge_nats_connected 1",
+			"arrwcdc_bridge_replayed_frames_total 0",
+			"arrwcdc_bridge_replaying_clients 0",
+			"arrwcdc_bridge_dropped_frames_total 0",
+			"arrwcdc_bridge_resyncs_total 0",
+			"arrwcdc_bridge_resynced_events_total 0",
+			"arrwcdc_bridge_stream_messages 1",
+			"arrwcdc_bridge_stream_last_seq 1",
 			"go_goroutines",
 		} {
 			if !strings.Contains(string(body), name) {

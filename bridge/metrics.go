@@ -21,8 +21,14 @@ const (
 	metricLiveSubs    = "arrwcdc_bridge_live_subscriptions"
 	metricLatency     = "arrwcdc_bridge_delivery_latency_seconds"
 	metricNATSUp      = "arrwcdc_bridge_nats_connected"
-	latencyMinPow2US  = 7  // first bucket: 128 µs
-	latencyMaxPow2US  = 25 // last bucket: about 33.6 s
+	metricReplayed    = "arrwcdc_bridge_replayed_frames_total"
+	metricReplaying   = "arrwcdc_bridge_replaying_clients"
+	metricDropped     = "arrwcdc_bridge_dropped_frames_total"
+	metricResyncs     = "arrwcdc_bridge_resyncs_total"
+	metricResynced    = "arrwcdc_bridge_resynced_events_total"
+	metricStream      = "arrwcdc_bridge_stream_" // messages, bytes, first_seq, last_seq, consumers
+	latencyMinPow2US  = 7                        // first bucket: 128 µs
+	latencyMaxPow2US  = 25                       // last bucket: about 33.6 s
 	latencyBucketHelp = "Delivery latency (frame written minus event timestamp); bucket bounds are powers of two microseconds."
 )
 
@@ -30,22 +36,36 @@ type collector struct {
 	b                                          *Bridge
 	eventsIn, framesOut, invalid, slow         *prometheus.Desc
 	clients, queued, liveSubs, latency, natsUp *prometheus.Desc
+	replayed, replaying, dropped               *prometheus.Desc
+	resyncs, resynced                          *prometheus.Desc
+	streamMsgs, streamBytes, streamFirst       *prometheus.Desc
+	streamLast, streamConsumers                *prometheus.Desc
 }
 
 func newRegistry(b *Bridge) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		&collector{
-			b:         b,
-			eventsIn:  prometheus.NewDesc(metricEventsIn, "Stored events counted by this bridge's share of the statistics queue group, by type.", []string{"type"}, nil),
-			framesOut: prometheus.NewDesc(metricFramesOut, "Event frames written to WebSocket clients, by type.", []string{"type"}, nil),
-			invalid:   prometheus.NewDesc(metricInvalid, "Live messages that were not valid events (skipped).", nil, nil),
-			slow:      prometheus.NewDesc(metricSlow, "WebSocket clients closed because their queue overflowed.", nil, nil),
-			clients:   prometheus.NewDesc(metricClients, "Connected WebSocket clients.", nil, nil),
-			queued:    prometheus.NewDesc(metricQueued, "Frames waiting in client queues.", nil, nil),
-			liveSubs:  prometheus.NewDesc(metricLiveSubs, "Interest-based live subscriptions.", nil, nil),
-			latency:   prometheus.NewDesc(metricLatency, latencyBucketHelp, nil, nil),
-			natsUp:    prometheus.NewDesc(metricNATSUp, "1 if the NATS connection is up.", nil, nil),
+			b:               b,
+			eventsIn:        prometheus.NewDesc(metricEventsIn, "Stored events counted by this bridge's share of the statistics queue group, by type.", []string{"type"}, nil),
+			framesOut:       prometheus.NewDesc(metricFramesOut, "Event frames written to WebSocket clients, by type.", []string{"type"}, nil),
+			invalid:         prometheus.NewDesc(metricInvalid, "Live messages that were not valid events (skipped).", nil, nil),
+			slow:            prometheus.NewDesc(metricSlow, "WebSocket clients closed because their queue overflowed.", nil, nil),
+			clients:         prometheus.NewDesc(metricClients, "Connected WebSocket clients.", nil, nil),
+			queued:          prometheus.NewDesc(metricQueued, "Frames waiting in client queues.", nil, nil),
+			liveSubs:        prometheus.NewDesc(metricLiveSubs, "Interest-based live subscriptions.", nil, nil),
+			latency:         prometheus.NewDesc(metricLatency, latencyBucketHelp, nil, nil),
+			natsUp:          prometheus.NewDesc(metricNATSUp, "1 if the NATS connection is up.", nil, nil),
+			replayed:        prometheus.NewDesc(metricReplayed, "Event frames read back from the stream for resuming clients (part of frames_sent).", nil, nil),
+			replaying:       prometheus.NewDesc(metricReplaying, "Clients catching up with the stream.", nil, nil),
+			dropped:         prometheus.NewDesc(metricDropped, "Frames dropped from the queues of on_slow=drop_oldest clients.", nil, nil),
+			resyncs:         prometheus.NewDesc(metricResyncs, "Re-syncs of live delivery from the stream (reconnect, leader election, gap).", nil, nil),
+			resynced:        prometheus.NewDesc(metricResynced, "Events that live delivery missed and re-syncs delivered.", nil, nil),
+			streamMsgs:      prometheus.NewDesc(metricStream+"messages", "Messages in the EVENTS stream.", nil, nil),
+			streamBytes:     prometheus.NewDesc(metricStream+"bytes", "Bytes in the EVENTS stream.", nil, nil),
+			streamFirst:     prometheus.NewDesc(metricStream+"first_seq", "First sequence of the EVENTS stream.", nil, nil),
+			streamLast:      prometheus.NewDesc(metricStream+"last_seq", "Last sequence of the EVENTS stream.", nil, nil),
+			streamConsumers: prometheus.NewDesc(metricStream+"consumers", "Consumers of the EVENTS stream.", nil, nil),
 		},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -54,7 +74,11 @@ func newRegistry(b *Bridge) *prometheus.Registry {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.eventsIn, c.framesOut, c.invalid, c.slow, c.clients, c.queued, c.liveSubs, c.latency, c.natsUp} {
+	for _, d := range []*prometheus.Desc{
+		c.eventsIn, c.framesOut, c.invalid, c.slow, c.clients, c.queued, c.liveSubs, c.latency, c.natsUp,
+		c.replayed, c.replaying, c.dropped, c.resyncs, c.resynced,
+		c.streamMsgs, c.streamBytes, c.streamFirst, c.streamLast, c.streamConsumers,
+	} {
 		ch <- d
 	}
 }
@@ -75,6 +99,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.natsUp, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(c.replayed, prometheus.CounterValue, float64(s.Replayed))
+	ch <- prometheus.MustNewConstMetric(c.replaying, prometheus.GaugeValue, float64(s.Replaying))
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.Dropped))
+	ch <- prometheus.MustNewConstMetric(c.resyncs, prometheus.CounterValue, float64(s.Resyncs))
+	ch <- prometheus.MustNewConstMetric(c.resynced, prometheus.CounterValue, float64(s.Resynced))
+	if st := c.b.streamState(); st.Error == "" { // else absent, not zero
+		ch <- prometheus.MustNewConstMetric(c.streamMsgs, prometheus.GaugeValue, float64(st.Messages))
+		ch <- prometheus.MustNewConstMetric(c.streamBytes, prometheus.GaugeValue, float64(st.Bytes))
+		ch <- prometheus.MustNewConstMetric(c.streamFirst, prometheus.GaugeValue, float64(st.FirstSeq))
+		ch <- prometheus.MustNewConstMetric(c.streamLast, prometheus.GaugeValue, float64(st.LastSeq))
+		ch <- prometheus.MustNewConstMetric(c.streamConsumers, prometheus.GaugeValue, float64(st.ConsumerCount))
+	}
 	buckets := make(map[float64]uint64, latencyMaxPow2US-latencyMinPow2US+1)
 	for p := latencyMinPow2US; p <= latencyMaxPow2US; p++ {
 		limit := uint64(1) << p

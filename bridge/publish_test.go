@@ -194,6 +194,7 @@ func TestPublishHTTP(t *testing.T) {
 	stored(res[499].Seq, res[499].ID, "events.library.lib-3.document.added")
 
 	// After shutdown: 503 (the publisher is closed).
+	_ = c.CloseNow() // not reading: it would hold up the close handshake
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := b.Shutdown(ctx); err != nil {

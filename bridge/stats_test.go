@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/arrwdb/arrwcdc/bridge"
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/internal/testnats"
@@ -79,6 +81,27 @@ func TestStatsAreTrue(t *testing.T) {
 	if !st.NATS.Connected || st.NATS.Status != "connected" || st.NATS.URL == "" {
 		t.Errorf("nats %+v", st.NATS)
 	}
+
+	// The stream's state, as JetStream reports it (read at most 1 s ago),
+	// in both scopes; a consumer appears in consumer_count.
+	_, err := e.js.CreateConsumer(t.Context(), "EVENTS", jetstream.ConsumerConfig{Durable: "stats-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testnats.Eventually(t, wait, func() error {
+		want := bridge.StreamState{Messages: n + 10, FirstSeq: 1, LastSeq: n + 10, ConsumerCount: 1}
+		for _, q := range []string{"", "?scope=cluster"} {
+			got := stats(t, b, q).Stream
+			if got.Bytes == 0 {
+				return fmt.Errorf("stream%s %+v: no bytes", q, got)
+			}
+			want.Bytes = got.Bytes
+			if got != want {
+				return fmt.Errorf("stream%s %+v, want %+v", q, got, want)
+			}
+		}
+		return nil
+	})
 
 	for _, q := range []string{"?x=1", "?scope=everything", "?scope=bridge&scope=cluster"} {
 		if code, body := get(t, b.URL()+"/v1/events/stats"+q); code != http.StatusBadRequest {
