@@ -1,23 +1,30 @@
 // Package bridge is the process that browsers and dashboards see: it keeps
-// statistics of the change events on the bus and forwards them to WebSocket
-// clients, over HTTP (DESIGN §6–7).
+// statistics of the change events on the bus, forwards them to WebSocket
+// and Server-Sent Events clients, and accepts events over HTTP (DESIGN
+// §6–7).
 //
 // # Routes
 //
-//	GET /v1/events/stats            statistics of this bridge; ?scope=cluster sums every bridge
-//	WS  /v1/libraries/{id}/ws       one library's events
-//	WS  /v1/events/ws?filter=P      the events of every subject matching the pattern P
-//	GET /healthz                    200 while the process serves
-//	GET /readyz                     200 when NATS is connected and the EVENTS stream answers, else 503
-//	GET /metrics                    Prometheus metrics (the bridge's own registry)
-//	GET /                           the dashboard page (embedded, web/)
+//	GET  /v1/events/stats            statistics of this bridge; ?scope=cluster sums every bridge
+//	WS   /v1/libraries/{id}/ws       one library's events
+//	WS   /v1/events/ws?filter=P      the events of every subject matching the pattern P
+//	GET  /v1/libraries/{id}/events   one library's events as Server-Sent Events
+//	POST /v1/events                  publish one event or a JSON array of them
+//	GET  /healthz                    200 while the process serves
+//	GET  /readyz                     200 when NATS is connected and the EVENTS stream answers, else 503
+//	GET  /metrics                    Prometheus metrics (the bridge's own registry)
+//	GET  /                           the dashboard page (embedded, web/)
 //
 // Errors are JSON objects {"error": "..."}: 400 for bad input (an invalid
-// library id, an unknown or malformed query parameter), 404 for an unknown
-// route, 405 (with Allow) for a known route with another method, 426 for a
-// plain request to a WebSocket route, 503 when
-// the bridge cannot serve (shutting down, NATS or the stream unreachable).
-// All of them are answered before any WebSocket upgrade.
+// library id, an unknown or malformed query parameter, an invalid event),
+// 404 for an unknown route, 405 (with Allow) for a known route with
+// another method, 413 for a POST body over [Config.MaxPublishBytes], 415
+// for a POST that is not JSON, 426 for a plain request to a WebSocket
+// route, 503 when the bridge cannot serve (shutting down, NATS or the
+// stream unreachable). All of them are answered before any WebSocket
+// upgrade or event stream starts. Authentication (DESIGN §8) is not built
+// yet: every request is allowed, and token is accepted and ignored; the
+// seam is Bridge.authorized.
 //
 // # WebSocket frames
 //
@@ -27,45 +34,142 @@
 //	{"type":"connected","filter":"<pattern>","stream_seq":N}     (pattern socket)
 //
 // where N is the last sequence of the EVENTS stream, read after the live
-// subscription of the socket exists: every later frame carries seq > N, and
-// every event stored after N that the socket selects is sent once, in stream
-// order. A client that loaded a snapshot at sequence N misses nothing. Event
-// frames keep the original event bus's format, plus id, seq and source:
+// subscription of the socket exists: without a resume parameter, every
+// later frame carries seq > N, and every event stored after N that the
+// socket selects is sent once, in stream order. A client that loaded a
+// snapshot at sequence N misses nothing. Event frames keep the original
+// event bus's format, plus id, seq and source:
 //
 //	{"type":"event","event_type":"document.added","id":"…","seq":42,
 //	 "library_id":"…","timestamp":"2025-10-27T06:01:00.000000Z","source":"app-1","data":{…}}
 //
 // id is the event's id, or its Nats-Msg-Id header when the event has none;
 // source is "" when the event has none; timestamp has microsecond precision.
+// A gap frame says that the client will not get the events it selects in
+// a range of sequences:
 //
-// Query parameters of the library socket: types (a comma-separated list of
-// event types or type patterns such as document.* or *.deleted, repeatable),
-// exclude_source (drop events whose source is this value, repeatable) and
-// token (accepted and ignored while auth is off). on_slow=disconnect is the
-// default behaviour and accepted; since_seq, since_time and
-// on_slow=drop_oldest are answered 400 "not supported yet". The pattern
-// socket takes filter (a subject pattern under the prefix, checked by
-// [subjects.ValidatePattern]; default "<prefix>.>") and the same parameters.
-// Any other parameter is a 400 naming it.
+//	{"type":"gap","from_seq":F,"to_seq":T,"reason":"slow"}     dropped under on_slow=drop_oldest
+//	{"type":"gap","from_seq":F,"to_seq":T,"reason":"expired"}  asked for, but no longer in the stream
+//
+// # Query parameters
+//
+// Of both sockets and the SSE stream:
+//
+//	types=document.added,document.*   event types or type patterns (document.*, *.deleted), repeatable
+//	exclude_source=app-1              drop events whose source is this value, repeatable
+//	since_seq=N                       resume: "I have everything up to N", replay from N+1, then live
+//	since_time=RFC3339                resume from the first event stored at or after that time
+//	on_slow=disconnect|drop_oldest    what a full queue does (see Slow clients); default disconnect
+//	token=…                           accepted and ignored while auth is off
+//
+// The pattern socket also takes filter, a subject pattern under the prefix
+// checked by [subjects.ValidatePattern] (default "<prefix>.>"). since_seq
+// and since_time exclude each other. Any other parameter is a 400 naming
+// it.
+//
+// # Resume
+//
+// With since_seq or since_time the client first gets the stored events it
+// selects from that point (replayed through a JetStream ordered consumer),
+// then the live ones, with no gap and no duplicate however many events are
+// stored meanwhile; frames keep stream order. The replay is paced by the
+// client: it is read only as fast as the client's socket drains, so a
+// client that keeps reading is never closed as slow while it catches up,
+// however long the backlog. A since_seq at or after the stream's last
+// sequence goes live at once. If the events from since_seq+1 on are no
+// longer all in the stream, an "expired" gap frame comes first.
+// docs/resume.md describes the hand-over: live frames wait in the
+// client's queue, as a gap-free run whose oldest frames are let go (and
+// read from the stream instead) when it is full.
+//
+// # Healing
+//
+// Live delivery re-syncs itself (DESIGN §7): after a NATS reconnect, a
+// stream leader election (the JetStream advisory), messages dropped by the
+// client library, or a gap seen through a live message's
+// Nats-Last-Sequence, each affected live subscription reads the stream
+// from the last sequence it delivered, through an ordered consumer, and
+// holds live messages back meanwhile; clients get what was missed once, in
+// order. Stats.Resyncs and Stats.ResyncedEvents count it; docs/resume.md
+// lists what it cannot see.
+//
+// # Server-Sent Events
+//
+// GET /v1/libraries/{id}/events serves the library socket's frames as an
+// event stream (text/event-stream), so EventSource and curl -N are
+// clients. Each event's data is the WebSocket frame's JSON:
+//
+//	retry: 1000
+//	event: connected
+//	data: {"type":"connected","library_id":"lib-1","stream_seq":41}
+//
+//	id: 42
+//	data: {"type":"event","event_type":"document.added","id":"…","seq":42,…}
+//
+//	event: gap
+//	data: {"type":"gap","from_seq":43,"to_seq":47,"reason":"slow"}
+//
+//	: keep-alive
+//
+// Event frames have no event: line, so EventSource's onmessage gets every
+// one of them (the type is in event_type); connected and gap frames are
+// named events. id is the seq, so an EventSource that reconnects sends
+// Last-Event-ID = the last seq it got and resumes exactly there:
+// Last-Event-ID is since_seq, and wins over since_seq and since_time in
+// the URL. A line break inside an event's data (JSON whitespace) continues
+// on another data: line. A keep-alive comment comes every
+// [Config.PingInterval]. A slow client with on_slow=disconnect gets a last
+// event
+//
+//	event: close
+//	data: {"type":"close","reason":"slow consumer: resume with since_seq=N"}
+//
+// and the stream ends; on shutdown it just ends.
+//
+// # Publishing over HTTP
+//
+// POST /v1/events takes one event envelope (DESIGN §3) or a JSON array of
+// them (application/json, or no Content-Type), at most
+// [Config.MaxPublishBytes] (default 4 MiB, else 413) and 10000 events. id
+// and timestamp may be left out: the bridge sets a new UUIDv7 and the
+// current time; source stays empty unless given. Unknown fields are an
+// error. Every event is validated (and checked against
+// [Config.MaxEventSize]) before anything is published: one invalid event
+// answers 400 naming it ("events[3]: invalid event: type: …", or "event:
+// …" for a single object) and publishes nothing. Then each is published
+// with the publisher package (Nats-Msg-Id = id) and the answer, after the
+// JetStream acks, is 202 with
+//
+//	[{"id":"…","seq":42},{"id":"…","seq":43,"duplicate":true}]
+//
+// in request order; duplicate means the stream already held an event with
+// that id (within its duplicate window) and seq is the stored one. If a
+// publish fails (NATS or the stream unavailable), the answer is 503 with
+// {"error": …, "published": [the results before the failure]}; publishing
+// the same events again with their ids is safe within the duplicate
+// window, so give ids yourself when you may retry.
 //
 // # Slow clients
 //
 // Each client has a queue of [Config.ClientQueue] frames (default 256: at
 // about 300 bytes an event, 75 KiB per client at most, and a quarter of a
-// second of headroom at 1000 events/s for one library). Fan-out never blocks:
-// when a client's queue is full the bridge stops feeding it, counts it in
-// slow_consumer_disconnects, and closes it with close code [CloseSlowConsumer]
-// (4008) and the reason
+// second of headroom at 1000 events/s for one library). Fan-out never
+// blocks. With on_slow=disconnect (the default), when a live client's
+// queue is full the bridge stops feeding it, counts it in
+// slow_consumer_disconnects, and closes it with close code
+// [CloseSlowConsumer] (4008) and the reason
 //
 //	slow consumer: resume with since_seq=<last seq sent>
 //
 // where the number is the seq of the last event frame written to it (the
-// connected frame's stream_seq if none was). since_seq=N means "I have
-// everything up to N": reconnecting with that number replays exactly what
-// was missed (once since_seq is implemented; see below). Frames still queued are not written: the
-// reason's number is exact. A client stuck in one write for
-// [Config.WriteTimeout] is dropped without a close frame. On
-// [Bridge.Shutdown] clients are closed with 1001 (going away).
+// connected frame's stream_seq if none was). Reconnecting with that
+// since_seq replays exactly what was missed. Frames still queued are not
+// written: the reason's number is exact. With on_slow=drop_oldest the
+// oldest queued frames are dropped instead (counted in dropped_frames) and
+// a "slow" gap frame takes their place. A client that is catching up is
+// never slow. A client stuck in one write for [Config.WriteTimeout] is
+// dropped without a close frame. On [Bridge.Shutdown] WebSocket clients
+// are closed with 1001 (going away).
 //
 // Clients are not expected to send data: any data message, whatever its
 // size, closes that client with 1008 (policy violation) after reading at
@@ -91,10 +195,14 @@
 // the stream stored (duplicates the stream dropped are never republished).
 // total_delivered, active_subscribers, queue_size and the latencies are
 // about this bridge's own clients: delivery latency is the time a frame was
-// written minus the event's timestamp. ?scope=cluster asks every bridge of
-// the prefix over NATS request/reply on arrwcdc.bridge.stats.<prefix>,
-// gathers the replies for [Config.ClusterStatsTimeout], sums the counters,
-// merges the latency histograms and reports the oldest bridge's uptime.
+// written minus the event's timestamp, for live frames (replayed frames
+// are counted in total_delivered and total_replayed, not in the latency).
+// ?scope=cluster asks every bridge of the prefix over NATS request/reply on
+// arrwcdc.bridge.stats.<prefix>, gathers the replies for
+// [Config.ClusterStatsTimeout], sums the counters, merges the latency
+// histograms and reports the oldest bridge's uptime. stream is the EVENTS
+// stream's state (messages, bytes, first_seq, last_seq, consumer_count)
+// as the answering bridge read it from JetStream, at most a second ago.
 //
 // Distinct event types are tracked up to [maxTypes] and libraries up to
 // [maxLibraries]; beyond that, new types are counted under "_other" and new
@@ -102,12 +210,4 @@
 //
 // The bridge does not own its NATS connection: the caller closes (or
 // drains) it after [Bridge.Shutdown].
-//
-// # Not yet
-//
-// Replay (since_seq, since_time), on_slow=drop_oldest, tokens, SSE, POST
-// /v1/events, and the re-sync of live subscriptions after a NATS reconnect
-// or a stream leader change (DESIGN §7) come in later issues. Until the
-// re-sync exists, an event republished while the bridge is disconnected
-// from NATS is not delivered live.
 package bridge

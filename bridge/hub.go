@@ -410,9 +410,6 @@ type frameRing struct {
 func (q *frameRing) len() int            { return q.size }
 func (q *frameRing) full(limit int) bool { return q.size >= limit }
 
-// at returns the i-th oldest frame.
-func (q *frameRing) at(i int) *frame { return q.buf[(q.head+i)%len(q.buf)] }
-
 // push appends f; the caller makes room first (the ring grows up to limit).
 func (q *frameRing) push(f *frame, limit int) {
 	if q.size == len(q.buf) {

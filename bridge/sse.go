@@ -155,7 +155,7 @@ func (t *sseTransport) gone() <-chan struct{} { return t.ctx.Done() }
 // starts a new "data:" line; the receiver joins them with "\n".
 func appendSSEData(dst, data []byte) []byte {
 	dst = append(dst, "data: "...)
-	if bytes.IndexAny(data, "\r\n") < 0 {
+	if !bytes.ContainsAny(data, "\r\n") {
 		dst = append(dst, data...)
 		return append(dst, "\n\n"...)
 	}
