@@ -60,10 +60,9 @@ func (h *healClients) finish(t *testing.T, p *publisher.Publisher, l *ledger) {
 			t.Fatalf("client %d: %v", i, err)
 		}
 	}
-	lib1 := l.want(func(e pubEvent) bool { return e.lib == "lib-1" })
-	requireSeqs(t, "websocket", h.lib.got(), lib1)
-	requireSeqs(t, "sse", h.sse.got(), lib1)
-	requireSeqs(t, "pattern", h.pattern.got(), l.want(func(e pubEvent) bool { return e.typ == event.TypeDocumentAdded }))
+	requireDelivered(t, "websocket", h.lib, l, lib1)
+	requireDelivered(t, "sse", h.sse, l, lib1)
+	requireDelivered(t, "pattern", h.pattern, l, func(e pubEvent) bool { return e.typ == event.TypeDocumentAdded })
 	for _, f := range []*follower{h.lib, h.sse, h.pattern} {
 		if f.connects != 1 || len(f.gaps) != 0 {
 			t.Errorf("%d connections (%v), gaps %v", f.connects, f.closes, f.gaps)
@@ -99,7 +98,7 @@ func TestHealReconnect(t *testing.T) {
 	outage()
 	publishMany(t, p, &l, 60, testFlow(30))
 	px.restore()
-	want := len(l.want(func(e pubEvent) bool { return e.lib == "lib-1" }))
+	want := len(l.want(lib1))
 	testnats.Eventually(t, wait, func() error {
 		if n := h.lib.count(); n != want {
 			return fmt.Errorf("%d of %d events", n, want)
@@ -153,21 +152,13 @@ func TestHealGap(t *testing.T) {
 	var l ledger
 	h := startHealClients(t, b)
 
-	var armed atomic.Bool
-	var lost atomic.Uint64
+	var lost atomic.Uint64 // the seq every room loses
 	bridge.SetLiveHook(b, func(m *nats.Msg) bool {
-		if m.Subject != "live.events.library.lib-1.document.added" {
-			return true
-		}
-		seq, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
-		if armed.Load() && lost.CompareAndSwap(0, seq) {
-			armed.Store(false)
-		}
-		return seq != lost.Load() // lost for every room
+		return m.Header.Get("Nats-Sequence") != strconv.FormatUint(lost.Load(), 10)
 	})
 	added := func(int) event.Event { return mkEvent("lib-1", event.TypeDocumentAdded, "", 0) }
 	publishMany(t, p, &l, 5, added)
-	armed.Store(true)
+	lost.Store(e.lastSeq(t) + 1)
 	publishMany(t, p, &l, 1, added) // lost live
 	publishMany(t, p, &l, 5, testFlow(0))
 	h.finish(t, p, &l)

@@ -75,8 +75,8 @@ func TestBridgeRestart(t *testing.T) {
 		}
 	}
 	want := l.want(lib1)
-	requireSeqs(t, "websocket", ws.got(), want)
-	requireSeqs(t, "sse", sse.got(), want)
+	requireDelivered(t, "websocket", ws, &l, lib1)
+	requireDelivered(t, "sse", sse, &l, lib1)
 	for _, f := range []*follower{ws, sse} {
 		if f.connects != 2 {
 			t.Errorf("%d connections: %v", f.connects, f.closes)
@@ -130,8 +130,8 @@ func TestLinkDrops(t *testing.T) {
 		}
 	}
 	want := l.want(lib1)
-	requireSeqs(t, "websocket", ws.got(), want)
-	requireSeqs(t, "sse", sse.got(), want)
+	requireDelivered(t, "websocket", ws, &l, lib1)
+	requireDelivered(t, "sse", sse, &l, lib1)
 	for _, f := range []*follower{ws, sse} {
 		if f.connects < cuts/2 {
 			t.Errorf("%d connections for %d cuts", f.connects, cuts)
@@ -187,8 +187,8 @@ func TestResumeBacklog(t *testing.T) {
 		}
 	}
 	want := l.want(lib1)
-	requireSeqs(t, "websocket", ws.got(), want)
-	requireSeqs(t, "sse", sse.got(), want)
+	requireDelivered(t, "websocket", ws, &l, lib1)
+	requireDelivered(t, "sse", sse, &l, lib1)
 	for _, f := range []*follower{ws, sse} {
 		if f.connects != 1 {
 			t.Errorf("%d connections: %v", f.connects, f.closes)

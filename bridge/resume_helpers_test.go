@@ -21,6 +21,7 @@ import (
 
 	"github.com/arrwdb/arrwcdc/bridge"
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/checker"
 	"github.com/arrwdb/arrwcdc/publisher"
 )
 
@@ -55,6 +56,19 @@ func (l *ledger) want(pred func(pubEvent) bool) []uint64 {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// events returns the acknowledged events that pred selects.
+func (l *ledger) events(pred func(pubEvent) bool) []pubEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []pubEvent
+	for _, e := range l.evs {
+		if pred(e) {
+			out = append(out, e)
+		}
+	}
 	return out
 }
 
@@ -150,6 +164,27 @@ func publishFlow(p *publisher.Publisher, l *ledger, n int, mk func(i int) event.
 		}
 	}
 	return settle(0)
+}
+
+// requireDelivered is the gap-and-duplicate check: the events f got must
+// be exactly the acknowledged events of l that pred selects, nothing
+// missing, nothing twice, nothing else, each at its acknowledged seq. (The
+// follower already failed if a seq did not follow the one before.)
+func requireDelivered(t testing.TB, name string, f *follower, l *ledger, pred func(pubEvent) bool) {
+	t.Helper()
+	c := checker.New()
+	want := l.events(pred)
+	for _, e := range want {
+		c.Ack(e.seq, e.id)
+	}
+	f.mu.Lock()
+	for i, seq := range f.seqs {
+		c.Record(seq, f.ids[i])
+	}
+	f.mu.Unlock()
+	if err := c.Err(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
 }
 
 // requireSeqs fails t unless got is exactly want: nothing missing, nothing
@@ -338,6 +373,7 @@ type follower struct {
 
 	mu       sync.Mutex
 	seqs     []uint64
+	ids      []string
 	gaps     []wsFrame
 	connects int
 	closes   []string // why the stream ended, each time
@@ -403,6 +439,7 @@ func (f *follower) run(ctx context.Context) error {
 			last = fr.Seq
 			f.mu.Lock()
 			f.seqs = append(f.seqs, fr.Seq)
+			f.ids = append(f.ids, fr.ID)
 			f.mu.Unlock()
 			if p := f.stopID.Load(); p != nil && fr.ID == *p {
 				stopped()
@@ -416,13 +453,6 @@ func (f *follower) run(ctx context.Context) error {
 			return fmt.Errorf("after seq %d: %w", last, ctx.Err())
 		}
 	}
-}
-
-// got returns the seqs received.
-func (f *follower) got() []uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.seqs)
 }
 
 // wsFollower follows a WebSocket path (with its filters) of the bridge

@@ -113,7 +113,7 @@ func TestResumeHandOver(t *testing.T) {
 			stop = sentinels[1].seq
 		}
 		want := l.want(func(e pubEvent) bool { return e.seq <= stop && c.want(e) })
-		requireSeqs(t, c.name, c.f.got(), want)
+		requireDelivered(t, c.name, c.f, &l, func(e pubEvent) bool { return e.seq <= stop && c.want(e) })
 		if len(c.f.gaps) > 0 {
 			t.Errorf("%s: gaps %v", c.name, c.f.gaps)
 		}
