@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -167,5 +168,83 @@ func TestHealGap(t *testing.T) {
 	}
 	if st := b.Stats(); st.Resyncs != 2 || st.ResyncedEvents != 2 { // the library's room and the pattern's
 		t.Fatalf("resyncs %d, resynced events %d", st.Resyncs, st.ResyncedEvents)
+	}
+}
+
+// TestHealLeaderElection: the EVENTS stream's leader goes away while
+// events are published (each retried with its id until acknowledged); the
+// bridge, on a surviving node, re-syncs on the leader-election advisory,
+// and its clients get every acknowledged event once, in order.
+func TestHealLeaderElection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-node cluster and an election take seconds")
+	}
+	nodes := testnats.Cluster(t, 3)
+	urls := make([]string, len(nodes))
+	for i, n := range nodes {
+		urls[i] = n.ClientURL()
+	}
+	js := testnats.JetStream(t, testnats.Conn(t, urls[0]))
+	var leader string
+	testnats.Eventually(t, 2*wait, func() error {
+		s, err := js.Stream(t.Context(), "EVENTS")
+		if err != nil {
+			return err
+		}
+		if ci := s.CachedInfo().Cluster; ci != nil && ci.Leader != "" {
+			leader = ci.Leader
+			return nil
+		}
+		return fmt.Errorf("no leader")
+	})
+	var others []int
+	lead := -1
+	for i, n := range nodes {
+		if n.Config().ServerName == leader {
+			lead = i
+		} else {
+			others = append(others, i)
+		}
+	}
+	if lead < 0 {
+		t.Fatalf("leader %q is none of the nodes", leader)
+	}
+	e := &env{broker: nodes[others[0]]}
+	b := e.bridgeAt(t, urls[others[0]])
+	pnc := testnats.Conn(t, urls[others[1]], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	p, err := publisher.New(pnc, publisher.WithSource(""), publisher.WithDefaultTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	h := startHealClients(t, b)
+
+	var l ledger
+	publish := func(from, n int) {
+		t.Helper()
+		mk := testFlow(from)
+		for i := range n {
+			ev := mk(i)
+			ev.ID = event.NewID()
+			for attempt := 0; ; attempt++ {
+				ack, err := p.Publish(t.Context(), ev)
+				if err == nil {
+					l.add(pubEvent{seq: ack.Seq, id: ack.ID, lib: ev.LibraryID, typ: ev.Type, source: ev.Source})
+					break
+				}
+				if attempt == 100 {
+					t.Fatalf("event %d never acknowledged: %v", from+i, err)
+				}
+			}
+		}
+	}
+	publish(0, 100)
+	if err := nodes[lead].Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	publish(100, 200)
+	h.finish(t, p, &l)
+	if st := b.Stats(); st.Resyncs == 0 {
+		t.Fatalf("no re-sync: %+v", st)
 	}
 }
