@@ -8,7 +8,7 @@ FUZZTIME ?= 5s
 # Tests find the nats CLI and staticcheck here.
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run test test-go fuzz-short fuzz lint tools bench bench-compare bench-curves clean docker-build compose-up compose-down compose-test
+.PHONY: all build run test test-go fuzz-short fuzz lint tools bench bench-compare bench-curves bench-peers clean docker-build compose-up compose-down compose-test
 
 # docker compose v2 or docker-compose v1, whichever answers.
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
@@ -63,6 +63,13 @@ bench:
 RUNS ?= 3
 bench-compare: build tools
 	$(GO) run ./internal/bench/compare -arrwcdc $(BIN)/arrwcdc -nats $(TOOLS)/nats -runs $(RUNS)
+
+## bench-peers: the bridge's WebSocket fan-out against nats-server's websocket listener and Centrifugo v6.9.1 (built into .tools/bin, never committed)
+bench-peers: build tools $(TOOLS)/centrifugo
+	$(GO) run ./internal/bench/compare -peers -arrwcdc $(BIN)/arrwcdc -nats $(TOOLS)/nats -centrifugo $(TOOLS)/centrifugo -runs $(RUNS)
+
+$(TOOLS)/centrifugo:
+	GOBIN=$(TOOLS) $(GO) install github.com/centrifugal/centrifugo/v6@v6.9.1
 
 ## bench-curves: throughput and p99 at 1-1000 WebSocket clients and 1-10k libraries
 bench-curves: build tools

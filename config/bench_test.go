@@ -21,10 +21,10 @@ func TestBenchSettings(t *testing.T) {
 	}{
 		{"defaults", nil, nil, func(*config.BenchConfig) {}, nil},
 		{"flags", []string{"--scenario", "ws", "--mode", "sync", "--events", "500", "--size", "1024", "--rate", "1000.5",
-			"--clients", "100", "--libraries", "3", "--duration", "10s", "--json", "--cpu-profile", "cpu.out", "--mem-profile", "mem.out", "--client-queue", "4096"}, nil,
+			"--clients", "100", "--libraries", "3", "--duration", "10s", "--json", "--cpu-profile", "cpu.out", "--mem-profile", "mem.out", "--client-queue", "4096", "--centrifugo", "/opt/centrifugo"}, nil,
 			func(b *config.BenchConfig) {
 				*b = config.BenchConfig{Scenario: "ws", Mode: "sync", Events: 500, Size: 1024, Rate: 1000.5, Clients: 100, Libraries: 3,
-					Duration: 10 * time.Second, JSON: true, CPUProfile: "cpu.out", MemProfile: "mem.out", ClientQueue: 4096}
+					Duration: 10 * time.Second, JSON: true, CPUProfile: "cpu.out", MemProfile: "mem.out", ClientQueue: 4096, Centrifugo: "/opt/centrifugo"}
 			}, nil},
 		{"env", nil, map[string]string{"ARRWCDC_SCENARIO": "e2e", "ARRWCDC_MODE": "core", "ARRWCDC_NATS_URL": "nats://127.0.0.1:4999"},
 			func(b *config.BenchConfig) { b.Scenario, b.Mode = "e2e", "core" }, []string{"nats://127.0.0.1:4999"}},
@@ -55,7 +55,7 @@ func TestBenchErrors(t *testing.T) {
 		args []string
 		want map[string]string // field -> message part
 	}{
-		{"scenario", []string{"--scenario", "fast"}, map[string]string{"scenario": `"fast": want publish, e2e, ws, ws-peer, replay or outbox`}},
+		{"scenario", []string{"--scenario", "fast"}, map[string]string{"scenario": `"fast": want publish, e2e, ws, ws-peer, ws-centrifugo, replay or outbox`}},
 		{"mode", []string{"--mode", "fast"}, map[string]string{"mode": "want sync, async or core"}},
 		{"core with ws", []string{"--scenario", "ws", "--mode", "core"}, map[string]string{"mode": "only with --scenario publish or e2e"}},
 		{"numbers", []string{"--events=-1", "--size", "0", "--rate=-5", "--clients", "0", "--libraries", "100001", "--duration=-1s", "--client-queue=-1"},

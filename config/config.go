@@ -129,7 +129,7 @@ type TokenConfig struct {
 }
 
 // Scenarios of the bench command, for [BenchConfig.Scenario].
-var BenchScenarios = []string{"publish", "e2e", "ws", "ws-peer", "replay", "outbox"}
+var BenchScenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox"}
 
 // BenchConfig holds the settings of the bench command (package
 // internal/bench runs them). For bench, NATSURL defaults to empty, which
@@ -167,6 +167,9 @@ type BenchConfig struct {
 	// JSON prints the result as one JSON object: --json. false means a
 	// table.
 	JSON bool
+	// Centrifugo is the centrifugo binary of ws-centrifugo: --centrifugo.
+	// "" means centrifugo on the PATH (make bench-peers builds it).
+	Centrifugo string
 	// CPUProfile and MemProfile write pprof profiles of the measured
 	// phase (the whole process: broker, bridge and clients included):
 	// --cpu-profile, --mem-profile. "" means none.

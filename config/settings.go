@@ -140,7 +140,7 @@ var settings = []setting{
 	{"private-key-file", "token", "", "PEM `file` of an RS256 private key to sign with, instead of --secret-file", func(c *Config) flag.Value { return (*stringValue)(&c.Token.PrivateKeyFile) }},
 
 	{"nats-url", "bench", "", "comma-separated NATS server `urls` (repeatable); empty means an embedded broker in a temporary directory", func(c *Config) flag.Value { return (*listValue)(&c.NATSURL) }},
-	{"scenario", "bench", "publish", "what to measure (`name`): publish, e2e, ws, ws-peer, replay or outbox", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Scenario) }},
+	{"scenario", "bench", "publish", "what to measure (`name`): publish, e2e, ws, ws-peer, ws-centrifugo, replay or outbox", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Scenario) }},
 	{"mode", "bench", "async", "publish `mode`: sync, async or core (core: publish and e2e only)", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Mode) }},
 	{"events", "bench", "", "`count` of events to publish; 0 means the scenario's default", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Events) }},
 	{"size", "bench", "300", "encoded size of each event in `bytes`", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Size) }},
@@ -149,6 +149,7 @@ var settings = []setting{
 	{"libraries", "bench", "1", "`count` of libraries the events and clients are spread over", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Libraries) }},
 	{"duration", "bench", "", "stop publishing after this `duration` even if --events are not all sent; 0 means no limit", func(c *Config) flag.Value { return (*durationValue)(&c.Bench.Duration) }},
 	{"client-queue", "bench", "", "the bridge's queue per client in `frames` (ws, replay); 0 means the bridge's default", func(c *Config) flag.Value { return (*intValue)(&c.Bench.ClientQueue) }},
+	{"centrifugo", "bench", "", "centrifugo `binary` of ws-centrifugo; empty means centrifugo on the PATH", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Centrifugo) }},
 	{"json", "bench", "", "print the result as one JSON object instead of a table", func(c *Config) flag.Value { return (*boolValue)(&c.Bench.JSON) }},
 	{"cpu-profile", "bench", "", "write a CPU profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.CPUProfile) }},
 	{"mem-profile", "bench", "", "write an allocation profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.MemProfile) }},

@@ -35,7 +35,7 @@ func runBench(ctx context.Context, cfg config.Config, e env) error {
 		Scenario: b.Scenario, Mode: b.Mode, Events: b.Events, Size: b.Size, Rate: b.Rate,
 		Clients: b.Clients, Libraries: b.Libraries, Duration: b.Duration, ClientQueue: b.ClientQueue,
 		NATSURL: cfg.NATSURL, NATSOptions: natsOpts, Prefix: cfg.Prefix,
-		CPUProfile: b.CPUProfile, MemProfile: b.MemProfile,
+		CPUProfile: b.CPUProfile, MemProfile: b.MemProfile, Centrifugo: b.Centrifugo,
 		Progress: &bench.Progress{},
 	}
 	stop := func() {}

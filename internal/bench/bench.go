@@ -23,7 +23,7 @@ import (
 )
 
 // Scenarios are the names [Config.Scenario] accepts.
-var Scenarios = []string{"publish", "e2e", "ws", "ws-peer", "replay", "outbox"}
+var Scenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox"}
 
 // DefaultEvents is the number of events of each scenario when
 // [Config.Events] is 0: enough for a few seconds on a 2-core machine.
@@ -34,6 +34,7 @@ var DefaultEvents = map[string]int{
 	"e2e":           100_000,
 	"ws":            20_000,
 	"ws-peer":       20_000,
+	"ws-centrifugo": 20_000,
 	"replay":        100_000,
 	"outbox":        50_000,
 }
@@ -86,6 +87,9 @@ type Config struct {
 	// NATSOptions are given to every connection to NATSURL (credentials,
 	// TLS), after the bench's own.
 	NATSOptions []nats.Option
+	// Centrifugo is the centrifugo binary of ws-centrifugo; "" means
+	// "centrifugo" on the PATH.
+	Centrifugo string
 	// Prefix is the subject prefix; "" means "events".
 	Prefix string
 	// CPUProfile and MemProfile are files for pprof profiles of the
@@ -196,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		Rate: cfg.Rate, Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		LoadBefore: loadAverage(),
 	}
-	if cfg.Scenario != "ws" && cfg.Scenario != "ws-peer" {
+	if !strings.HasPrefix(cfg.Scenario, "ws") {
 		res.Clients = 0
 	}
 	var run func(context.Context, *Result) error
@@ -209,6 +213,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		run = r.runWS
 	case "ws-peer":
 		run = r.runWSPeer
+	case "ws-centrifugo":
+		run = r.runWSCentrifugo
 	case "replay":
 		run = r.runReplay
 	case "outbox":

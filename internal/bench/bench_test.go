@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -312,5 +315,24 @@ func TestProgress(t *testing.T) {
 	}
 	if IsTerminal(&buf) {
 		t.Error("a buffer is a terminal")
+	}
+}
+
+// TestCentrifugoPeer runs ws-centrifugo when a centrifugo binary is at
+// hand (make bench-peers builds one into .tools/bin); skipped otherwise.
+func TestCentrifugoPeer(t *testing.T) {
+	bin, err := exec.LookPath("centrifugo")
+	if err != nil {
+		bin = filepath.Join("..", "..", ".tools", "bin", "centrifugo")
+		if _, err := os.Stat(bin); err != nil {
+			t.Skip("no centrifugo binary (make bench-peers builds one)")
+		}
+	}
+	res, err := Run(t.Context(), Config{Scenario: "ws-centrifugo", Centrifugo: bin, Events: 200, Clients: 2, Drain: 30 * time.Second}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered != 400 || res.Expected != 400 || res.Latency == nil || res.Latency.Count != 400 {
+		t.Errorf("delivered %d of %d, latency %+v", res.Delivered, res.Expected, res.Latency)
 	}
 }

@@ -9,6 +9,7 @@
 //	e2e      Publisher → subscriber.Subscribe handler; latency = handler time − event timestamp
 //	ws       Publisher → JetStream → bridge → N WebSocket clients; latency = frame read − event timestamp
 //	ws-peer  the same load against nats-server's own websocket listener (NATS protocol over WebSocket)
+//	ws-centrifugo  the same load through Centrifugo (fed from the live subjects by its HTTP API)
 //	replay   N stored events → one WebSocket client resuming with since_seq
 //	outbox   N rows in a SQLite outbox → relay → JetStream (drain rate)
 //

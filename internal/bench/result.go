@@ -187,7 +187,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("delivered", delivered)
 	row("elapsed", fmt.Sprintf("%.3f s", r.ElapsedSeconds))
 	row("events/s", count(int64(r.EventsPerSec)))
-	if r.Delivered != r.Events || r.Scenario == "ws" || r.Scenario == "ws-peer" {
+	if r.Delivered != r.Events || strings.HasPrefix(r.Scenario, "ws") {
 		row(r.deliveryUnit()+"/s", count(int64(r.DeliveriesPerSec)))
 	}
 	row("MiB/s", trimFloat(r.MiBPerSec))
@@ -234,7 +234,7 @@ func (r *Result) title() string {
 
 func (r *Result) deliveryUnit() string {
 	switch r.Scenario {
-	case "ws", "ws-peer", "replay":
+	case "ws", "ws-peer", "ws-centrifugo", "replay":
 		return "frames"
 	case "e2e":
 		return "deliveries"

@@ -11,7 +11,9 @@
 //
 //	go run ./internal/bench/compare -arrwcdc bin/arrwcdc -nats .tools/bin/nats
 //
-// With -curves it prints the scaling curves instead: throughput and p99 of
+// With -peers it compares the bridge's WebSocket fan-out with nats-server's
+// websocket listener and Centrifugo (make bench-peers), at 100 and 1000
+// clients. With -curves it prints the scaling curves instead: throughput and p99 of
 // the WebSocket fan-out at 1, 10, 100 and 1000 clients, and of publish →
 // subscriber at 1, 100 and 10 000 libraries.
 package main
@@ -40,10 +42,10 @@ import (
 )
 
 type options struct {
-	arrwcdc, nats string
-	runs, size    int
-	quick, curves bool
-	timeout       time.Duration
+	arrwcdc, nats, centrifugo string
+	runs, size                int
+	quick, curves, peers      bool
+	timeout                   time.Duration
 }
 
 func main() {
@@ -54,14 +56,19 @@ func main() {
 	flag.IntVar(&o.size, "size", 300, "event and message size in bytes")
 	flag.BoolVar(&o.quick, "quick", false, "tiny counts, to check the harness (figures meaningless)")
 	flag.BoolVar(&o.curves, "curves", false, "print the scaling curves instead of the ratios")
+	flag.BoolVar(&o.peers, "peers", false, "compare the bridge's WebSocket fan-out with nats-server's and Centrifugo's instead")
+	flag.StringVar(&o.centrifugo, "centrifugo", ".tools/bin/centrifugo", "the centrifugo binary (-peers)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "bound of each measuring process")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if o.curves {
+	switch {
+	case o.curves:
 		err = curves(ctx, o, os.Stdout)
-	} else {
+	case o.peers:
+		err = peers(ctx, o, os.Stdout)
+	default:
 		err = compare(ctx, o, os.Stdout)
 	}
 	if err != nil {
@@ -496,5 +503,113 @@ func curves(ctx context.Context, o options, w io.Writer) error {
 		point(fmt.Sprintf("ws %d clients, %d libraries, 1k ev/s", p[0], p[1]), "--scenario", "ws", "--clients", itoa(p[0]), "--libraries", itoa(p[1]), "--rate", "1000", "--events", itoa(5000/scale))
 	}
 	fmt.Fprintf(w, "\nload after %s\n", loadavg())
+	return nil
+}
+
+// peers compares the WebSocket fan-out of the bridge, nats-server and
+// Centrifugo: saturated at 100 and 1000 clients, and latency at 1 k ev/s ×
+// 100 clients; medians of -runs.
+func peers(ctx context.Context, o options, w io.Writer) error {
+	if err := checkTools(o); err != nil {
+		return err
+	}
+	if _, err := os.Stat(o.centrifugo); err != nil {
+		return fmt.Errorf("%w (make bench-peers builds it)", err)
+	}
+	loadBefore, start := loadavg(), time.Now()
+	size := strconv.Itoa(o.size)
+	clients := []int{100, 1000}
+	events := map[int]int{100: 5000, 1000: 500}
+	latEvents := 5000
+	if o.quick {
+		clients, events, latEvents = []int{10, 100}, map[int]int{10: 200, 100: 100}, 200
+	}
+	servers := []struct{ label, scenario string }{
+		{"bridge", "ws"}, {"bridge, room for the burst", "ws"}, {"nats-server websocket", "ws-peer"}, {"Centrifugo v6.9.1", "ws-centrifugo"},
+	}
+	type cell struct {
+		frames, p50, p99 side
+		complete         bool
+	}
+	results := map[string]*cell{}
+	get := func(k string) *cell {
+		if results[k] == nil {
+			results[k] = &cell{complete: true}
+		}
+		return results[k]
+	}
+	for run := 1; run <= o.runs; run++ {
+		for _, n := range clients {
+			for _, sv := range servers {
+				fmt.Fprintf(os.Stderr, "bench-peers: run %d/%d: %s, %d clients, saturated\n", run, o.runs, sv.label, n)
+				args := []string{"--scenario", sv.scenario, "--clients", itoa(n), "--events", itoa(events[n]), "--size", size, "--json", "--centrifugo", o.centrifugo}
+				if strings.Contains(sv.label, "room") {
+					args = append(args, "--client-queue", itoa(2*events[n]))
+				}
+				v, res, err := ours(ctx, o, "deliveries_per_s", args)
+				c := get(fmt.Sprintf("%s/%d", sv.label, n))
+				c.frames.add(v, res, err)
+				c.complete = c.complete && res != nil && res.Complete()
+			}
+		}
+		for _, sv := range servers {
+			if strings.Contains(sv.label, "room") {
+				continue
+			}
+			n := clients[0]
+			fmt.Fprintf(os.Stderr, "bench-peers: run %d/%d: %s, 1k ev/s × %d clients\n", run, o.runs, sv.label, n)
+			_, res, err := ours(ctx, o, "", []string{"--scenario", sv.scenario, "--clients", itoa(n), "--rate", "1000", "--events", itoa(latEvents), "--size", size, "--json", "--centrifugo", o.centrifugo})
+			c := get(sv.label + "/latency")
+			if res != nil && res.Latency != nil {
+				c.p50.add(res.Latency.P50, res, err)
+				c.p99.add(res.Latency.P99, nil, nil)
+			} else {
+				c.p50.add(0, res, err)
+			}
+			c.complete = c.complete && res != nil && res.Complete()
+		}
+	}
+	fmt.Fprintf(w, "arrwcdc bench-peers, %s: nproc %d, %s, %d-byte events, medians of %d runs, took %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, o.runs, time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "load average (1/5/15 min): before %s, after %s\n\n", loadBefore, loadavg())
+	fmt.Fprintf(w, "| %-28s |", "server")
+	for _, n := range clients {
+		fmt.Fprintf(w, " %24s |", fmt.Sprintf("%d clients, frames/s", n))
+	}
+	fmt.Fprintf(w, " %26s |\n", fmt.Sprintf("1k ev/s × %d: p50 / p99 ms", clients[0]))
+	fmt.Fprintf(w, "|%s|%s%s|\n", strings.Repeat("-", 30), strings.Repeat(strings.Repeat("-", 26)+"|", len(clients)), strings.Repeat("-", 28))
+	for _, sv := range servers {
+		fmt.Fprintf(w, "| %-28s |", sv.label)
+		for _, n := range clients {
+			c := get(fmt.Sprintf("%s/%d", sv.label, n))
+			f := figure(c.frames.median(), "frames/s")
+			if !c.complete {
+				f += " INCOMPLETE"
+			}
+			fmt.Fprintf(w, " %24s |", f)
+		}
+		lat := "-"
+		if c := results[sv.label+"/latency"]; c != nil {
+			lat = fmt.Sprintf("%.3f / %.3f", c.p50.median(), c.p99.median())
+			if !c.complete {
+				lat += " INCOMPLETE"
+			}
+		}
+		fmt.Fprintf(w, " %26s |\n", lat)
+	}
+	fmt.Fprintln(w)
+	for _, n := range clients {
+		best := max(get(fmt.Sprintf("nats-server websocket/%d", n)).frames.median(), get(fmt.Sprintf("Centrifugo v6.9.1/%d", n)).frames.median())
+		for _, label := range []string{"bridge", "bridge, room for the burst"} {
+			if v := get(fmt.Sprintf("%s/%d", label, n)).frames.median(); v > 0 && best > 0 {
+				fmt.Fprintf(w, "%d clients: %s / best peer = %.2f× (targets: 1.0× at 100 clients, 1.5× at 1000)\n", n, label, v/best)
+			}
+		}
+	}
+	for k, c := range results {
+		for _, e := range uniq(append(c.frames.errs, c.p50.errs...)) {
+			fmt.Fprintf(w, "note: %s: %s\n", k, e)
+		}
+	}
 	return nil
 }
