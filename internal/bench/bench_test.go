@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -334,5 +336,22 @@ func TestCentrifugoPeer(t *testing.T) {
 	}
 	if res.Delivered != 400 || res.Expected != 400 || res.Latency == nil || res.Latency.Count != 400 {
 		t.Errorf("delivered %d of %d, latency %+v", res.Delivered, res.Expected, res.Latency)
+	}
+}
+
+// TestReplayRefused checks what replay reports when the bridge refuses
+// since_seq: the dial error carries the status and the body.
+func TestReplayRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"since_seq: not supported yet"}`))
+	}))
+	defer srv.Close()
+	cs := &clientSet{}
+	defer cs.close()
+	err := cs.dialBridge(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/v1/libraries/x/ws?since_seq=0", cs.add(0))
+	de, ok := errors.AsType[*dialErr](err)
+	if !ok || de.status != http.StatusBadRequest || !strings.Contains(de.body, "not supported yet") {
+		t.Fatalf("error %v", err)
 	}
 }
