@@ -33,11 +33,16 @@ type PublishResult struct {
 	Duplicate bool   `json:"duplicate,omitempty"`
 }
 
-// publishFailure is the body of a 503: what was published before the
-// failure, in request order.
+// publishFailure is the body of a 503: the first failure, and the events
+// that were acknowledged anyway, in request order.
 type publishFailure struct {
-	Error     string          `json:"error"`
-	Published []PublishResult `json:"published"`
+	Error     string           `json:"error"`
+	Published []publishedIndex `json:"published"`
+}
+
+type publishedIndex struct {
+	Index int `json:"index"`
+	PublishResult
 }
 
 // errTooMany is answered 413.
@@ -83,27 +88,34 @@ func (b *Bridge) handlePublish(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	results, err := b.publishAll(ctx, evs)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, publishFailure{Error: err.Error(), Published: results})
+		fail := publishFailure{Error: err.Error(), Published: []publishedIndex{}}
+		for i, r := range results {
+			if r.ID != "" {
+				fail.Published = append(fail.Published, publishedIndex{i, r})
+			}
+		}
+		writeJSON(w, http.StatusServiceUnavailable, fail)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, results)
 }
 
-// publishAll publishes evs in order, waits for their acks and returns
-// their results; on a failure, the results of those acknowledged before it
-// and the first error.
+// publishAll publishes evs in order and waits for their acks. It returns
+// one result per event, the zero PublishResult for those that failed (or
+// were not sent after a failure), and the first error.
 func (b *Bridge) publishAll(ctx context.Context, evs []event.Event) ([]PublishResult, error) {
 	futures := make([]*publisher.Future, 0, len(evs))
-	var firstErr error
+	var sendErr error
 	for i := range evs {
 		f, err := b.pub.PublishAsync(evs[i])
 		if err != nil {
-			firstErr = fmt.Errorf("%s: %w", index(i, len(evs)), err)
+			sendErr = fmt.Errorf("%s: %w", index(i, len(evs)), err)
 			break
 		}
 		futures = append(futures, f)
 	}
-	results := make([]PublishResult, 0, len(futures))
+	results := make([]PublishResult, len(evs))
+	var firstErr error // the failure of the earliest event
 	for i, f := range futures {
 		ack, err := f.Wait(ctx)
 		if err != nil {
@@ -112,9 +124,10 @@ func (b *Bridge) publishAll(ctx context.Context, evs []event.Event) ([]PublishRe
 			}
 			continue
 		}
-		if firstErr == nil {
-			results = append(results, PublishResult{ID: ack.ID, Seq: ack.Seq, Duplicate: ack.Duplicate})
-		}
+		results[i] = PublishResult{ID: ack.ID, Seq: ack.Seq, Duplicate: ack.Duplicate}
+	}
+	if firstErr == nil {
+		firstErr = sendErr
 	}
 	return results, firstErr
 }
