@@ -55,7 +55,11 @@ type Bridge struct {
 	// drops it by returning false.
 	liveHook atomic.Pointer[func(*nats.Msg) bool]
 
+	refused refusals
+
 	mu       sync.Mutex
+	conns    int            // WebSocket and SSE clients admitted (Config.MaxConnections)
+	perAddr  map[string]int // the same by remote host (Config.MaxConnsPerAddress)
 	closing  bool
 	started  bool
 	rooms    map[string]*room
@@ -108,6 +112,7 @@ func New(cfg Config, nc *nats.Conn, log *zap.Logger) (*Bridge, error) {
 		done:     make(chan struct{}),
 		rooms:    make(map[string]*room),
 		clients:  make(map[*client]struct{}),
+		perAddr:  make(map[string]int),
 	}
 	b.registry = newRegistry(b)
 	b.handler = b.routes()
@@ -341,6 +346,43 @@ func (b *Bridge) addClient(cl *client, closeNow func()) bool {
 	}
 	b.clients[cl] = struct{}{}
 	return true
+}
+
+// refusals count the requests refused before they were served.
+type refusals struct {
+	unauthorized atomic.Uint64 // 401: token missing, invalid or expired
+	forbidden    atomic.Uint64 // 403: token does not allow it, or origin not allowed
+	bridgeLimit  atomic.Uint64 // 503: Config.MaxConnections reached
+	addressLimit atomic.Uint64 // 429: Config.MaxConnsPerAddress reached
+}
+
+// admit counts a WebSocket or SSE client against the connection limits,
+// or answers 503 (this bridge is full) or 429 (its address is) and
+// returns false. The caller calls release when the client goes.
+func (b *Bridge) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	host := remoteHost(r.RemoteAddr)
+	b.mu.Lock()
+	switch {
+	case b.cfg.MaxConnections > 0 && b.conns >= b.cfg.MaxConnections:
+		b.mu.Unlock()
+		b.refuse(w, r, http.StatusServiceUnavailable, fmt.Sprintf("connection limit reached (%d clients)", b.cfg.MaxConnections), nil)
+		return nil, false
+	case b.cfg.MaxConnsPerAddress > 0 && b.perAddr[host] >= b.cfg.MaxConnsPerAddress:
+		b.mu.Unlock()
+		b.refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("connection limit per address reached (%d clients)", b.cfg.MaxConnsPerAddress), nil)
+		return nil, false
+	}
+	b.conns++
+	b.perAddr[host]++
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		b.conns--
+		if b.perAddr[host]--; b.perAddr[host] <= 0 {
+			delete(b.perAddr, host)
+		}
+		b.mu.Unlock()
+	}, true
 }
 
 func (b *Bridge) removeClient(cl *client) {

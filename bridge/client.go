@@ -179,6 +179,8 @@ type transport interface {
 	closeSlow(reason string)
 	// goingAway ends the connection because the bridge shuts down.
 	goingAway()
+	// expired ends the connection because the client's token expired.
+	expired()
 	// gone is closed when the peer left or the connection failed.
 	gone() <-chan struct{}
 }
@@ -191,6 +193,8 @@ type start struct {
 	// expired is a range of sequences no longer in the stream that a
 	// resuming client asked for (from 0: none).
 	expiredFrom, expiredTo uint64
+	// expires is when the client's token expires (zero: never, auth off).
+	expires time.Time
 }
 
 // writer is the state of a client's writer goroutine.
@@ -228,6 +232,12 @@ func (cl *client) run(t transport, st start) {
 	}
 	ping := time.NewTicker(b.cfg.PingInterval)
 	defer ping.Stop()
+	var expired <-chan time.Time
+	if !st.expires.IsZero() {
+		tm := time.NewTimer(time.Until(st.expires))
+		defer tm.Stop()
+		expired = tm.C
+	}
 	for {
 		select {
 		case <-cl.wake:
@@ -256,6 +266,10 @@ func (cl *client) run(t transport, st start) {
 				return
 			}
 		case <-t.gone():
+			return
+		case <-expired:
+			b.log.Debug("token expired", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr))
+			t.expired()
 			return
 		case <-b.done:
 			t.goingAway()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/arrwdb/arrwcdc/auth"
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
@@ -21,6 +22,10 @@ const (
 	DefaultReadHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout         = 120 * time.Second
 	DefaultMaxPublishBytes     = 4 << 20
+	DefaultMaxConnections      = 50000
+	DefaultMaxConnsPerAddress  = 256
+	DefaultMaxFilters          = 32
+	DefaultBodyReadTimeout     = 30 * time.Second
 )
 
 // Config configures a [Bridge]. The zero value of each field means its
@@ -58,8 +63,28 @@ type Config struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AllowedOrigins are the origin patterns (path.Match syntax on the
 	// Origin host, as websocket.AcceptOptions.OriginPatterns) allowed to open
-	// a WebSocket; empty allows any origin (DESIGN §8).
+	// WebSocket, and a browser (a request with an Origin header) to open
+	// an SSE stream or POST events: others get 403. Empty allows any
+	// origin (DESIGN §8).
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Tokens verifies the access tokens of WebSocket, SSE and
+	// POST /v1/events requests (DESIGN §8); nil, the default, means auth
+	// is off and everything is allowed. The statistics, health, metrics
+	// and dashboard routes stay open either way.
+	Tokens *auth.Verifier `yaml:"-"`
+	// MaxConnections bounds the WebSocket and SSE clients of this bridge;
+	// one more is answered 503. Default 50000; negative: no limit.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnsPerAddress bounds the WebSocket and SSE clients of one
+	// remote IP address (behind a proxy, the proxy's); one more is
+	// answered 429. Default 256; negative: no limit.
+	MaxConnsPerAddress int `yaml:"max_conns_per_address"`
+	// MaxFilters bounds the entries of ?types= plus ?exclude_source= of one
+	// client; more is answered 400. Default 32; negative: no limit.
+	MaxFilters int `yaml:"max_filters"`
+	// BodyReadTimeout bounds reading the body of POST /v1/events; default
+	// 30s. (The server has no global ReadTimeout: it would end SSE streams.)
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -97,6 +122,18 @@ func (c Config) WithDefaults() Config {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnsPerAddress == 0 {
+		c.MaxConnsPerAddress = DefaultMaxConnsPerAddress
+	}
+	if c.MaxFilters == 0 {
+		c.MaxFilters = DefaultMaxFilters
+	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	return c
 }
 
@@ -125,7 +162,7 @@ func (c Config) Validate() error {
 	}{
 		{"ping_interval", c.PingInterval}, {"write_timeout", c.WriteTimeout},
 		{"cluster_stats_timeout", c.ClusterStatsTimeout}, {"read_header_timeout", c.ReadHeaderTimeout},
-		{"idle_timeout", c.IdleTimeout},
+		{"idle_timeout", c.IdleTimeout}, {"body_read_timeout", c.BodyReadTimeout},
 	} {
 		if d.d < 0 {
 			errs = append(errs, fmt.Errorf("%s: %v: must not be negative", d.name, d.d))

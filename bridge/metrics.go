@@ -26,6 +26,8 @@ const (
 	metricDropped     = "arrwcdc_bridge_dropped_frames_total"
 	metricResyncs     = "arrwcdc_bridge_resyncs_total"
 	metricResynced    = "arrwcdc_bridge_resynced_events_total"
+	metricRefused     = "arrwcdc_bridge_refused_requests_total"
+	metricConns       = "arrwcdc_bridge_connections"
 	metricStream      = "arrwcdc_bridge_stream_" // messages, bytes, first_seq, last_seq, consumers
 	latencyMinPow2US  = 7                        // first bucket: 128 µs
 	latencyMaxPow2US  = 25                       // last bucket: about 33.6 s
@@ -38,6 +40,7 @@ type collector struct {
 	clients, queued, liveSubs, latency, natsUp *prometheus.Desc
 	replayed, replaying, dropped               *prometheus.Desc
 	resyncs, resynced                          *prometheus.Desc
+	refused, conns                             *prometheus.Desc
 	streamMsgs, streamBytes, streamFirst       *prometheus.Desc
 	streamLast, streamConsumers                *prometheus.Desc
 }
@@ -61,6 +64,8 @@ func newRegistry(b *Bridge) *prometheus.Registry {
 			dropped:         prometheus.NewDesc(metricDropped, "Frames dropped from the queues of on_slow=drop_oldest clients.", nil, nil),
 			resyncs:         prometheus.NewDesc(metricResyncs, "Re-syncs of live delivery from the stream (reconnect, leader election, gap).", nil, nil),
 			resynced:        prometheus.NewDesc(metricResynced, "Events that live delivery missed and re-syncs delivered.", nil, nil),
+			refused:         prometheus.NewDesc(metricRefused, "Requests refused before they were served, by reason: unauthorized (401), forbidden (403), connection_limit (503), address_limit (429).", []string{"reason"}, nil),
+			conns:           prometheus.NewDesc(metricConns, "WebSocket and SSE clients counted against Config.MaxConnections.", nil, nil),
 			streamMsgs:      prometheus.NewDesc(metricStream+"messages", "Messages in the EVENTS stream.", nil, nil),
 			streamBytes:     prometheus.NewDesc(metricStream+"bytes", "Bytes in the EVENTS stream.", nil, nil),
 			streamFirst:     prometheus.NewDesc(metricStream+"first_seq", "First sequence of the EVENTS stream.", nil, nil),
@@ -76,7 +81,7 @@ func newRegistry(b *Bridge) *prometheus.Registry {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.eventsIn, c.framesOut, c.invalid, c.slow, c.clients, c.queued, c.liveSubs, c.latency, c.natsUp,
-		c.replayed, c.replaying, c.dropped, c.resyncs, c.resynced,
+		c.replayed, c.replaying, c.dropped, c.resyncs, c.resynced, c.refused, c.conns,
 		c.streamMsgs, c.streamBytes, c.streamFirst, c.streamLast, c.streamConsumers,
 	} {
 		ch <- d
@@ -104,6 +109,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.Dropped))
 	ch <- prometheus.MustNewConstMetric(c.resyncs, prometheus.CounterValue, float64(s.Resyncs))
 	ch <- prometheus.MustNewConstMetric(c.resynced, prometheus.CounterValue, float64(s.Resynced))
+	rf := &c.b.refused
+	for _, r := range []struct {
+		reason string
+		n      uint64
+	}{
+		{"unauthorized", rf.unauthorized.Load()}, {"forbidden", rf.forbidden.Load()},
+		{"connection_limit", rf.bridgeLimit.Load()}, {"address_limit", rf.addressLimit.Load()},
+	} {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(r.n), r.reason)
+	}
+	c.b.mu.Lock()
+	conns := c.b.conns
+	c.b.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(conns))
 	if st := c.b.streamState(); st.Error == "" { // else absent, not zero
 		ch <- prometheus.MustNewConstMetric(c.streamMsgs, prometheus.GaugeValue, float64(st.Messages))
 		ch <- prometheus.MustNewConstMetric(c.streamBytes, prometheus.GaugeValue, float64(st.Bytes))

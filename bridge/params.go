@@ -35,8 +35,10 @@ type socketOptions struct {
 }
 
 // parseSocketQuery checks q against the parameters a client stream
-// accepts (pattern: the pattern socket, which also takes filter).
-func parseSocketQuery(q url.Values, pattern bool) (socketOptions, error) {
+// accepts (pattern: the pattern socket, which also takes filter), with at
+// most maxFilters entries of types and exclude_source together (<= 0: no
+// limit).
+func parseSocketQuery(q url.Values, pattern bool, maxFilters int) (socketOptions, error) {
 	var o socketOptions
 	allowed := streamParams
 	if pattern {
@@ -72,6 +74,9 @@ func parseSocketQuery(q url.Values, pattern bool) (socketOptions, error) {
 			return o, errors.New("exclude_source: empty")
 		}
 		o.exclude = append(o.exclude, v)
+	}
+	if n := len(o.types) + len(o.exclude); maxFilters > 0 && n > maxFilters {
+		return o, fmt.Errorf("too many filters: %d entries of types and exclude_source, at most %d", n, maxFilters)
 	}
 	seqs, times := q["since_seq"], q["since_time"]
 	switch {

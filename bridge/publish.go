@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/publisher"
@@ -56,16 +57,20 @@ func (b *Bridge) handlePublish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !b.authorized(w, r, access{publish: true}) {
+	if _, ok := b.authorized(w, r, access{publish: true}); !ok {
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: want application/json", truncate(ct)))
-			return
-		}
+	// JSON only, and said so: a page of another site cannot send that
+	// without a CORS preflight (which the bridge never grants), so a
+	// browser cannot be made to publish here even while auth is off.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send application/json (curl: -H 'Content-Type: application/json')",
+			truncate(r.Header.Get("Content-Type"))))
+		return
 	}
+	// The server has no ReadTimeout (it would end SSE streams): this
+	// request's body gets its own deadline.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(b.cfg.BodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.cfg.MaxPublishBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -73,6 +78,10 @@ func (b *Bridge) handlePublish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, "body: not valid UTF-8")
 		return
 	}
 	evs, err := decodePosted(body, b.cfg.MaxEventSize)

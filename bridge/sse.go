@@ -25,7 +25,7 @@ func (b *Bridge) handleLibrarySSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	opts, err := parseSocketQuery(r.URL.Query(), false)
+	opts, err := parseSocketQuery(r.URL.Query(), false, b.cfg.MaxFilters)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -40,7 +40,8 @@ func (b *Bridge) handleLibrarySSE(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.since = &sincePoint{seq: n}
 	}
-	if !b.authorized(w, r, access{library: id}) {
+	claims, ok := b.authorized(w, r, access{library: id})
+	if !ok {
 		return
 	}
 	if r.Method == http.MethodHead {
@@ -52,6 +53,11 @@ func (b *Bridge) handleLibrarySSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer b.wg.Done()
+	release, ok := b.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 
 	cl, rm, st, err := b.openClient(r.Context(), subjects.Live(pattern), id, connectedFrameFunc("library_id", id), opts, r.RemoteAddr, "sse")
 	if err != nil {
@@ -59,6 +65,7 @@ func (b *Bridge) handleLibrarySSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer b.leave(rm, cl)
+	st.expires = claims.ExpiresAt()
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -143,6 +150,11 @@ func (t *sseTransport) closeSlow(reason string) {
 	t.buf = appendSSEData(t.buf, append(data, '}'))
 	_ = t.flush()
 }
+
+// expired ends the stream with a close event whose reason is "token
+// expired". EventSource then reconnects with the same URL and gets 401,
+// which stops it; a client renews its token and opens a new one.
+func (t *sseTransport) expired() { t.closeSlow(reasonExpired) }
 
 // goingAway just ends the stream: EventSource reconnects (to another
 // bridge, or this one restarted) from the last id it got.

@@ -19,6 +19,10 @@ import (
 // "slow consumer: resume with since_seq=<last seq sent>".
 const CloseSlowConsumer websocket.StatusCode = 4008
 
+// reasonExpired is the close reason (with 1008) of a client whose token
+// expired.
+const reasonExpired = "token expired"
+
 // clientReadLimit bounds a client's data message; none is expected, and
 // readClient closes the client after the header of the first.
 const clientReadLimit = 1024
@@ -35,20 +39,21 @@ func (b *Bridge) handleLibraryWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	opts, err := parseSocketQuery(r.URL.Query(), false)
+	opts, err := parseSocketQuery(r.URL.Query(), false, b.cfg.MaxFilters)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !b.authorized(w, r, access{library: id}) {
+	claims, ok := b.authorized(w, r, access{library: id})
+	if !ok {
 		return
 	}
-	b.serveSocket(w, r, subjects.Live(pattern), id, connectedFrameFunc("library_id", id), opts)
+	b.serveSocket(w, r, subjects.Live(pattern), id, connectedFrameFunc("library_id", id), opts, claims.ExpiresAt())
 }
 
 // handlePatternWS serves WS /v1/events/ws?filter=<pattern>.
 func (b *Bridge) handlePatternWS(w http.ResponseWriter, r *http.Request) {
-	opts, err := parseSocketQuery(r.URL.Query(), true)
+	opts, err := parseSocketQuery(r.URL.Query(), true, b.cfg.MaxFilters)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -61,10 +66,11 @@ func (b *Bridge) handlePatternWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "filter: "+err.Error())
 		return
 	}
-	if !b.authorized(w, r, access{pattern: pattern}) {
+	claims, ok := b.authorized(w, r, access{pattern: pattern})
+	if !ok {
 		return
 	}
-	b.serveSocket(w, r, subjects.Live(pattern), "", connectedFrameFunc("filter", pattern), opts)
+	b.serveSocket(w, r, subjects.Live(pattern), "", connectedFrameFunc("filter", pattern), opts, claims.ExpiresAt())
 }
 
 func connectedFrameFunc(key, value string) func(uint64) []byte {
@@ -73,9 +79,10 @@ func connectedFrameFunc(key, value string) func(uint64) []byte {
 
 // serveSocket opens a client of the room of key (library is its library
 // id, "" for a pattern), then upgrades and runs the client's writer until
-// the client goes. Failures before the upgrade are answered with a JSON
-// error.
-func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, library string, hello func(uint64) []byte, opts socketOptions) {
+// the client goes, or until expires (its token's expiry; zero: never),
+// when it is closed with 1008 "token expired". Failures before the
+// upgrade are answered with a JSON error.
+func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, library string, hello func(uint64) []byte, opts socketOptions, expires time.Time) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		// Checked before subscribing anything; websocket.Accept checks the rest.
 		w.Header().Set("Upgrade", "websocket")
@@ -87,6 +94,11 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, librar
 		return
 	}
 	defer b.wg.Done()
+	release, ok := b.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 
 	cl, rm, st, err := b.openClient(r.Context(), key, library, hello, opts, r.RemoteAddr, "websocket")
 	if err != nil {
@@ -94,6 +106,7 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, librar
 		return
 	}
 	defer b.leave(rm, cl)
+	st.expires = expires
 
 	bw := &batchWriter{ResponseWriter: w}
 	c, err := websocket.Accept(bw, r, b.acceptOptions())
@@ -238,4 +251,5 @@ func (t *wsTransport) keepAlive() error {
 
 func (t *wsTransport) closeSlow(reason string) { _ = t.c.Close(CloseSlowConsumer, reason) }
 func (t *wsTransport) goingAway()              { _ = t.c.Close(websocket.StatusGoingAway, "bridge shutting down") }
+func (t *wsTransport) expired()                { _ = t.c.Close(websocket.StatusPolicyViolation, reasonExpired) }
 func (t *wsTransport) gone() <-chan struct{}   { return t.read.Done() }

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/arrwdb/arrwcdc/auth"
 	"github.com/arrwdb/arrwcdc/bridge"
 	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/config"
@@ -32,12 +33,16 @@ func runServe(ctx context.Context, cfg config.Config, e env) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	tokens, err := auth.LoadVerifier(cfg.TokenSecretFile, cfg.TokenPublicKeyFile)
+	if err != nil {
+		return err
+	}
 	b, err := broker.New(cfg.Broker, log)
 	if err != nil {
 		return err
 	}
 	br := &bridgeComponent{
-		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix},
+		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix, Tokens: tokens},
 		log:  log,
 		dial: func() (*nats.Conn, error) { return b.Connect(nats.Name("arrwcdc-bridge"), nats.MaxReconnects(-1)) },
 	}
@@ -54,8 +59,12 @@ func runBridge(ctx context.Context, cfg config.Config, e env) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	tokens, err := auth.LoadVerifier(cfg.TokenSecretFile, cfg.TokenPublicKeyFile)
+	if err != nil {
+		return err
+	}
 	br := &bridgeComponent{
-		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix},
+		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix, Tokens: tokens},
 		log:  log,
 		dial: func() (*nats.Conn, error) { return connect(cfg, "arrwcdc-bridge") },
 	}
