@@ -129,8 +129,12 @@
 // # Publishing over HTTP
 //
 // POST /v1/events takes one event envelope (DESIGN §3) or a JSON array of
-// them (application/json, or no Content-Type), at most
-// [Config.MaxPublishBytes] (default 4 MiB, else 413) and 10000 events. id
+// them, at most [Config.MaxPublishBytes] (default 4 MiB, else 413) and
+// 10000 events. Content-Type must be application/json (or a +json type),
+// else 415: a page of another site cannot send that without a CORS
+// preflight, which the bridge never grants, so a browser cannot be made to
+// publish even while auth is off (curl -d needs -H 'Content-Type:
+// application/json'). id
 // and timestamp may be left out: the bridge sets a new UUIDv7 and the
 // current time; source stays empty unless given. Unknown fields are an
 // error. Every event is validated (and checked against

@@ -117,7 +117,7 @@ func TestPublishHTTP(t *testing.T) {
 	}
 
 	// The same id again: the stream keeps the first.
-	code, body = post(t, b, "", "", `{"id":"id-a","type":"library.created","library_id":"lib-1"}`)
+	code, body = post(t, b, "", "application/json", `{"id":"id-a","type":"library.created","library_id":"lib-1"}`)
 	if dup := accepted(code, body, 1)[0]; !dup.Duplicate || dup.Seq != res[0].Seq {
 		t.Fatalf("duplicate: %+v", dup)
 	}
@@ -157,12 +157,17 @@ func TestPublishHTTP(t *testing.T) {
 	if code != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "body larger than 4194304 bytes") {
 		t.Fatalf("oversized body: %d %s", code, body)
 	}
-	code, body = post(t, b, "", "", `[`+strings.Repeat(`{"type":"a.b","library_id":"l"},`, 10000)+`{"type":"a.b","library_id":"l"}]`)
+	code, body = post(t, b, "", "application/json", `[`+strings.Repeat(`{"type":"a.b","library_id":"l"},`, 10000)+`{"type":"a.b","library_id":"l"}]`)
 	if code != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "more than 10000 events") {
 		t.Fatalf("too many events: %d %s", code, body)
 	}
-	if code, body := post(t, b, "", "text/plain", `{}`); code != http.StatusUnsupportedMediaType {
-		t.Fatalf("text/plain: %d %s", code, body)
+	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; x"} {
+		// What a page of another site can send without a preflight, and
+		// garbage.
+		if code, body := post(t, b, "", ct, `{"type":"a.b","library_id":"l"}`); code != http.StatusUnsupportedMediaType ||
+			!strings.Contains(string(body), "send application/json") {
+			t.Fatalf("Content-Type %q: %d %s", ct, code, body)
+		}
 	}
 	if code, body := post(t, b, "?x=1", "", `{}`); code != http.StatusBadRequest || !strings.Contains(string(body), `unknown query parameter \"x\"`) {
 		t.Fatalf("query: %d %s", code, body)
@@ -202,6 +207,7 @@ func TestPublishHTTP(t *testing.T) {
 	}
 	rec := &recorder{header: http.Header{}}
 	req, _ := http.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(`{"type":"a.b","library_id":"l"}`))
+	req.Header.Set("Content-Type", "application/json")
 	b.Handler().ServeHTTP(rec, req)
 	if rec.code != http.StatusServiceUnavailable || !strings.Contains(string(rec.body), "publisher: closed") {
 		t.Fatalf("after shutdown: %d %s", rec.code, rec.body)
