@@ -21,10 +21,49 @@
 // another method, 413 for a POST body over [Config.MaxPublishBytes], 415
 // for a POST that is not JSON, 426 for a plain request to a WebSocket
 // route, 503 when the bridge cannot serve (shutting down, NATS or the
-// stream unreachable). All of them are answered before any WebSocket
-// upgrade or event stream starts. Authentication (DESIGN §8) is not built
-// yet: every request is allowed, and token is accepted and ignored; the
-// seam is Bridge.authorized.
+// stream unreachable, or [Config.MaxConnections] reached), 429 when the
+// remote address has [Config.MaxConnsPerAddress] clients. All of them are
+// answered before any WebSocket upgrade, event stream or publish starts.
+//
+// # Access
+//
+// With [Config.Tokens] set (DESIGN §8; nil, the default, is auth off) the
+// WebSocket, SSE and POST routes need a token, in "Authorization: Bearer"
+// or ?token= (browsers cannot set WebSocket headers). The checks run in
+// this order, each before anything is subscribed or published: 400 for bad
+// ids, filters and parameters; 401 with WWW-Authenticate: Bearer and
+// {"error":"missing token"|"invalid token"|"token expired"}; 403 when the
+// token does not allow it (a library socket or stream: CanRead(id); the
+// pattern socket: CanReadPattern(prefix, filter); POST: CanPublish) or,
+// with [Config.AllowedOrigins] set, when a browser's Origin is not allowed;
+// then 426, the connection limits (503, 429) and the upgrade. The
+// statistics, /healthz, /readyz, /metrics and the dashboard stay open:
+// they show counts and rates, never event data, and probes and scrapers
+// carry no tokens. A client whose token expires while connected is closed
+// at its exp: a WebSocket with 1008 (policy violation) and reason "token
+// expired", an SSE stream with a close event of that reason, then ended
+// (EventSource's retry then gets 401 and stops). Logged URLs never carry
+// the token. Refusals are counted in arrwcdc_bridge_refused_requests_total
+// by reason.
+//
+// # Limits
+//
+//	Config.MaxConnections        50000   WebSocket+SSE clients per bridge; 503 beyond
+//	Config.MaxConnsPerAddress    256     the same per remote IP (a proxy counts as one); 429 beyond
+//	Config.MaxFilters            32      types plus exclude_source entries per client; 400 beyond
+//	Config.MaxPublishBytes       4 MiB   POST body; 413 beyond
+//	Config.MaxEventSize          1 MiB   one event, from the bus or POSTed; 400 beyond
+//	Config.BodyReadTimeout       30s     reading a POST body (the server has no ReadTimeout: it would end SSE streams)
+//	Config.ReadHeaderTimeout     10s     slow headers (slowloris) are dropped
+//	Config.IdleTimeout           120s    idle keep-alive connections
+//	client frames                1 KiB   read limit; clients send no data frames at all
+//
+// Negative MaxConnections, MaxConnsPerAddress or MaxFilters turn that limit
+// off. The message rate of a client is zero: the bridge only answers pings
+// and reads the close, and closes a client that sends any data message
+// with 1008 after its header, so no client can make it do work per
+// message. POST bodies must be valid UTF-8 JSON, nested at most 10000 deep
+// (encoding/json); at most 10000 events per request (413 beyond).
 //
 // # WebSocket frames
 //
@@ -60,7 +99,7 @@
 //	since_seq=N                       resume: "I have everything up to N", replay from N+1, then live
 //	since_time=RFC3339                resume from the first event stored at or after that time
 //	on_slow=disconnect|drop_oldest    what a full queue does (see Slow clients); default disconnect
-//	token=…                           accepted and ignored while auth is off
+//	token=…                           the access token (see Access); ignored while auth is off
 //
 // The pattern socket also takes filter, a subject pattern under the prefix
 // checked by [subjects.ValidatePattern] (default "<prefix>.>"). since_seq
