@@ -29,6 +29,7 @@ type receiver struct {
 	got   atomic.Int64
 	last  atomic.Int64  // unix ns of the last event received
 	total *atomic.Int64 // all receivers' events, for progress
+	gone  *atomic.Int64 // receivers the server closed
 
 	mu         sync.Mutex
 	bytes      int64
@@ -45,6 +46,7 @@ func (rc *receiver) serverClosed(why string) {
 	defer rc.mu.Unlock()
 	if !rc.closed {
 		rc.closed, rc.closeInfo = true, why
+		rc.gone.Add(1)
 	}
 }
 
@@ -71,6 +73,7 @@ func (rc *receiver) event(now time.Time, data []byte, seq uint64) {
 type clientSet struct {
 	recv  []*receiver
 	total atomic.Int64
+	gone  atomic.Int64   // clients the server closed
 	wg    sync.WaitGroup // the readers
 
 	mu       sync.Mutex
@@ -111,9 +114,15 @@ func (cs *clientSet) close() {
 }
 
 func (cs *clientSet) add(lib int) *receiver {
-	rc := &receiver{lib: lib, total: &cs.total}
+	rc := &receiver{lib: lib, total: &cs.total, gone: &cs.gone}
 	cs.recv = append(cs.recv, rc)
 	return rc
+}
+
+// done reports whether the clients received want events, or whether the
+// server closed them all (nothing more can come).
+func (cs *clientSet) done(want int64) bool {
+	return cs.total.Load() >= want || cs.gone.Load() == int64(len(cs.recv))
 }
 
 // collect adds the receivers' figures into res, against the expected
@@ -332,7 +341,7 @@ func (r *runner) fanOut(ctx context.Context, res *Result, libs []string,
 		n := cs.total.Load()
 		r.progress.done.Store(n)
 		return n
-	}, func() bool { return cs.total.Load() >= want })
+	}, func() bool { return cs.done(want) })
 	if err := r.end(res); err != nil {
 		return err
 	}
@@ -448,7 +457,7 @@ func (r *runner) runReplay(ctx context.Context, res *Result) error {
 		n := cs.total.Load()
 		r.progress.done.Store(n)
 		return n
-	}, func() bool { return cs.total.Load() >= p.acked })
+	}, func() bool { return cs.done(p.acked) })
 	if err := r.end(res); err != nil {
 		return err
 	}
