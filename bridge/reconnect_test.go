@@ -77,9 +77,19 @@ func TestBridgeRestart(t *testing.T) {
 	want := l.want(lib1)
 	requireDelivered(t, "websocket", ws, &l, lib1)
 	requireDelivered(t, "sse", sse, &l, lib1)
+	// One reconnect for the restart. A reader that falls behind the live
+	// flow (a loaded CI machine) may also be closed as a slow consumer and
+	// resume: allowed, since delivery above is still exactly once, but
+	// every other close is a failure.
 	for _, f := range []*follower{ws, sse} {
-		if f.connects != 2 {
-			t.Errorf("%d connections: %v", f.connects, f.closes)
+		slow := 0
+		for _, c := range f.closes {
+			if strings.Contains(c, "slow consumer") {
+				slow++
+			}
+		}
+		if f.connects-slow != 2 {
+			t.Errorf("%d connections (%d after slow-consumer closes): %v", f.connects, slow, f.closes)
 		}
 	}
 	t.Logf("%d events (%d of them when the bridge stopped), %d of lib-1", l.len(), published, len(want))
