@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arrwdb/arrwcdc/bridge"
 	"github.com/arrwdb/arrwcdc/broker"
 )
 
@@ -63,6 +64,15 @@ type Config struct {
 	// whatever the command, and the token key files are those of
 	// TokenSecretFile and TokenPublicKeyFile.
 	Broker broker.Config
+	// Bridge configures the bridge of serve and bridge through
+	// --allowed-origins (comma-separated origin patterns; empty means any
+	// origin), --client-queue (frames per client before it is closed as
+	// slow; 0 means 256), --max-connections (0 means 50000, negative no
+	// limit), --max-conns-per-address (0 means 256, negative no limit) and
+	// --max-publish-bytes (0 means 4 MiB). After Load, Bridge.HTTPListen
+	// and Bridge.Prefix are HTTPListen and Prefix; the token verifier is
+	// main's to set.
+	Bridge bridge.Config
 	// Tail holds the filters of tail; zero for the other commands.
 	Tail TailConfig
 	// Publish holds the event of publish; zero for the other commands.
@@ -319,6 +329,7 @@ func (l Loader) Load(command string, args []string) (Config, error) {
 	c := *f.cfg
 	c.File = path
 	c.Broker.Prefix = c.Prefix
+	c.Bridge.Prefix, c.Bridge.HTTPListen = c.Prefix, c.HTTPListen
 	c.Broker.TokenSecretFile, c.Broker.TokenPublicKeyFile = c.TokenSecretFile, c.TokenPublicKeyFile
 	return c, c.Validate()
 }

@@ -514,7 +514,7 @@ func flagNames(command string) []string {
 	all := []string{"config", "prefix", "log-level", "log-format", "nats-listen", "cluster-listen", "cluster-name", "routes",
 		"monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
 		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url",
-		"since-seq", "since-time", "all",
+		"since-seq", "since-time", "all", "allowed-origins", "max-connections", "max-conns-per-address", "max-publish-bytes",
 		"scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "cpu-profile", "mem-profile", "client-queue", "centrifugo",
 		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "nats-ws-listen",
 		"token-secret-file", "token-public-key-file",
@@ -531,6 +531,7 @@ func flagNames(command string) []string {
 }
 
 func TestCommandFlags(t *testing.T) {
+	bridgeFlags := []string{"allowed-origins", "client-queue", "max-connections", "max-conns-per-address", "max-publish-bytes"}
 	common := []string{"config", "prefix", "log-level", "log-format"}
 	brokerFlags := []string{"nats-listen", "cluster-listen", "cluster-name", "routes", "monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
 		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "token-secret-file", "token-public-key-file", "nats-ws-listen"}
@@ -543,9 +544,9 @@ func TestCommandFlags(t *testing.T) {
 		return out
 	}
 	want := map[string][]string{
-		"serve":       cat(common, brokerFlags, []string{"http-listen"}),
+		"serve":       cat(common, brokerFlags, bridgeFlags, []string{"http-listen"}),
 		"broker":      cat(common, brokerFlags),
-		"bridge":      cat(common, client, []string{"http-listen", "nats-url", "token-secret-file", "token-public-key-file"}),
+		"bridge":      cat(common, client, bridgeFlags, []string{"http-listen", "nats-url", "token-secret-file", "token-public-key-file"}),
 		"demo-app":    cat(common, client, []string{"http-listen", "nats-url", "db", "source", "search-events"}),
 		"tail":        cat(common, client, []string{"nats-url", "library", "type", "subject", "json", "since-seq", "since-time", "all"}),
 		"publish":     cat(common, client, []string{"nats-url", "library", "type", "data", "source", "id"}),

@@ -85,6 +85,11 @@ var settings = []setting{
 	{"stream-max-age", brokerCmds, formatDuration(broker.DefaultMaxAge), "drop events older than this `duration`", func(c *Config) flag.Value { return (*durationValue)(&c.Broker.Stream.MaxAge) }},
 	{"stream-max-bytes", brokerCmds, "", "cap the EVENTS stream at this many `bytes`, dropping the oldest; 0 means no cap", func(c *Config) flag.Value { return (*int64Value)(&c.Broker.Stream.MaxBytes) }},
 
+	{"allowed-origins", "serve bridge", "", "comma-separated browser `origins` allowed on the bridge (path.Match patterns such as https://*.example.com); empty means any", func(c *Config) flag.Value { return (*listValue)(&c.Bridge.AllowedOrigins) }},
+	{"client-queue", "serve bridge", "", "`frames` that may wait for one client before it is closed as slow; 0 means 256", func(c *Config) flag.Value { return (*intValue)(&c.Bridge.ClientQueue) }},
+	{"max-connections", "serve bridge", "", "WebSocket and SSE `clients` of the bridge; 0 means 50000, negative no limit", func(c *Config) flag.Value { return (*intValue)(&c.Bridge.MaxConnections) }},
+	{"max-conns-per-address", "serve bridge", "", "WebSocket and SSE `clients` of one remote address; 0 means 256, negative no limit", func(c *Config) flag.Value { return (*intValue)(&c.Bridge.MaxConnsPerAddress) }},
+	{"max-publish-bytes", "serve bridge", "", "largest POST /v1/events body in `bytes`; 0 means 4 MiB", func(c *Config) flag.Value { return (*int64Value)(&c.Bridge.MaxPublishBytes) }},
 	{"http-listen", "serve bridge", DefaultHTTPListen, "HTTP listener `host:port`; port 0 picks a free one", func(c *Config) flag.Value { return (*stringValue)(&c.HTTPListen) }},
 	{"http-listen", "demo-app", DefaultDemoAppHTTPListen, "HTTP listener `host:port`; port 0 picks a free one", func(c *Config) flag.Value { return (*stringValue)(&c.HTTPListen) }},
 	{"nats-url", natsClients, DefaultNATSURL, "comma-separated NATS server `urls` (repeatable)", func(c *Config) flag.Value { return (*listValue)(&c.NATSURL) }},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	pathpkg "path"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,6 +103,19 @@ func (c Config) Validate() error {
 	}
 	if takes("nats-user") {
 		errs = append(errs, c.natsClientErrors()...)
+	}
+	if takes("allowed-origins") {
+		for _, o := range c.Bridge.AllowedOrigins {
+			if _, err := pathpkg.Match(o, ""); err != nil || o == "" {
+				check("allowed-origins", o, errors.New("want an origin pattern such as https://*.example.com"))
+			}
+		}
+		if c.Bridge.ClientQueue < 0 {
+			check("client-queue", strconv.Itoa(c.Bridge.ClientQueue), errors.New("want 0 (the default) or more frames"))
+		}
+		if c.Bridge.MaxPublishBytes < 0 {
+			check("max-publish-bytes", strconv.FormatInt(c.Bridge.MaxPublishBytes, 10), errors.New("want 0 (the default) or more bytes"))
+		}
 	}
 
 	switch c.Command {

@@ -42,7 +42,7 @@ func runServe(ctx context.Context, cfg config.Config, e env) error {
 		return err
 	}
 	br := &bridgeComponent{
-		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix, Tokens: tokens},
+		cfg:  bridgeConfig(cfg, tokens),
 		log:  log,
 		dial: func() (*nats.Conn, error) { return b.Connect(nats.Name("arrwcdc-bridge"), nats.MaxReconnects(-1)) },
 	}
@@ -64,7 +64,7 @@ func runBridge(ctx context.Context, cfg config.Config, e env) error {
 		return err
 	}
 	br := &bridgeComponent{
-		cfg:  bridge.Config{HTTPListen: cfg.HTTPListen, Prefix: cfg.Prefix, Tokens: tokens},
+		cfg:  bridgeConfig(cfg, tokens),
 		log:  log,
 		dial: func() (*nats.Conn, error) { return connect(cfg, "arrwcdc-bridge") },
 	}
@@ -160,4 +160,12 @@ func printURLs(e env, b *broker.Broker) {
 		fmt.Fprintf(e.stdout, "monitoring: %s\n", u)
 	}
 	fmt.Fprintf(e.stdout, "stream:     %s (subjects %s.>)\n", broker.StreamName, b.Config().Prefix)
+}
+
+// bridgeConfig is the bridge's configuration from the settings, with the
+// token verifier (nil: auth off).
+func bridgeConfig(cfg config.Config, tokens *auth.Verifier) bridge.Config {
+	bc := cfg.Bridge
+	bc.Tokens = tokens
+	return bc
 }
