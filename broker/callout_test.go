@@ -287,30 +287,11 @@ func TestTokenSubjects(t *testing.T) {
 	}
 }
 
-// natsCLI finds the nats CLI (make tools puts it in .tools/bin).
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("nats"); err == nil {
-		return p
-	}
-	p, _ := filepath.Abs("../.tools/bin/nats")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("nats CLI not found: make tools installs it into .tools/bin")
-	}
-	t.Skip("nats CLI not found: run make tools")
-	return ""
-}
-
 // cli runs the nats CLI against url until it exits or ctx ends, with a
 // private config dir.
 func cli(t *testing.T, ctx context.Context, url string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, natsCLI(t), append([]string{"--server", url}, args...)...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "HOME="+t.TempDir())
-	return cmd
+	return testnats.CLI(t, ctx, url, args...)
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.

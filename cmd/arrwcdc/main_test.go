@@ -105,29 +105,10 @@ func runOnce(t *testing.T, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// natsCLI finds the nats CLI installed by make tools.
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("nats"); err == nil {
-		return p
-	}
-	p, _ := filepath.Abs("../../.tools/bin/nats")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("nats CLI not found: make tools installs it into .tools/bin")
-	}
-	t.Skip("nats CLI not found: run make tools")
-	return ""
-}
-
 // natsCmd runs the nats CLI against url with a private config dir (no
 // user contexts).
 func natsCmd(t *testing.T, ctx context.Context, url string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, natsCLI(t), append([]string{"--server", url}, args...)...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "HOME="+t.TempDir())
-	return cmd
+	return testnats.CLI(t, ctx, url, args...)
 }
 
 // waitSub waits until some client of the broker subscribes to subject.
