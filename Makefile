@@ -8,7 +8,7 @@ FUZZTIME ?= 5s
 # Tests find the nats CLI and staticcheck here.
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run test test-go fuzz-short fuzz lint tools bench bench-compare bench-curves bench-peers clean docker-build compose-up compose-down compose-test
+.PHONY: all build run test test-go fuzz-short fuzz soak lint tools bench bench-compare bench-curves bench-peers clean docker-build compose-up compose-down compose-test
 
 # docker compose v2 or docker-compose v1, whichever answers.
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
@@ -37,6 +37,10 @@ fuzz-short:
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg >/dev/null; \
 	done
+
+## soak: the long variants: a link cut every 2 s for a minute, resume across a 100k backlog
+soak:
+	ARRWCDC_SOAK=1 $(GO) test -race -count=1 -timeout 10m -run 'TestLinkDrops|TestResumeBacklog' ./bridge/
 
 ## fuzz: a longer campaign by hand: make fuzz FUZZTIME=10m
 fuzz: fuzz-short
