@@ -18,11 +18,7 @@ import (
 // result is printed even when deliveries are missing; the command then
 // fails with bench.ErrIncomplete.
 func runBench(ctx context.Context, cfg config.Config, e env) error {
-	log, err := newLogger(cfg, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
+	log := e.log
 	if cfg.LogLevel != "debug" {
 		log = log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 	}

@@ -13,11 +13,7 @@ import (
 
 // runDemoApp runs the reference library service against --nats-url.
 func runDemoApp(ctx context.Context, cfg config.Config, e env) error {
-	log, err := newLogger(cfg, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
+	log := e.log
 	nc, err := connect(cfg, "arrwcdc-demo-app")
 	if err != nil {
 		return err

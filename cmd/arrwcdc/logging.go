@@ -13,7 +13,11 @@ import (
 // newLogger builds the process's logger: level and format from cfg,
 // written to w (stderr), so stdout stays clean for tail's output.
 func newLogger(cfg config.Config, w io.Writer) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(cfg.LogLevel)
+	level := zapcore.InfoLevel // commands without a --log-level (version, token…)
+	var err error
+	if cfg.LogLevel != "" {
+		level, err = zapcore.ParseLevel(cfg.LogLevel)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("log level: %w", err)
 	}

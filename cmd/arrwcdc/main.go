@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"github.com/arrwdb/arrwcdc/config"
 )
 
@@ -33,6 +35,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	log            *zap.Logger // level and format from the settings, to stderr
 }
 
 type command func(ctx context.Context, cfg config.Config, e env) error
@@ -71,7 +74,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	return cmd(ctx, cfg, env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv})
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	return cmd(ctx, cfg, env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, log: log})
 }
 
 func usage(w io.Writer) {

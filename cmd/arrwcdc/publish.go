@@ -23,10 +23,7 @@ func runPublish(ctx context.Context, cfg config.Config, e env) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, e.stderr)
-	if err != nil {
-		return err
-	}
+	log := e.log
 	nc, err := connect(cfg, "arrwcdc-publish")
 	if err != nil {
 		return err

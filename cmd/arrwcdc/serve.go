@@ -28,11 +28,7 @@ type component interface {
 // runServe runs the all-in-one: the embedded broker and, next to it, the
 // bridge on an in-process connection (no TCP between them).
 func runServe(ctx context.Context, cfg config.Config, e env) error {
-	log, err := newLogger(cfg, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
+	log := e.log
 	tokens, err := auth.LoadVerifier(cfg.TokenSecretFile, cfg.TokenPublicKeyFile)
 	if err != nil {
 		return err
@@ -54,11 +50,7 @@ func runServe(ctx context.Context, cfg config.Config, e env) error {
 
 // runBridge runs the HTTP/WebSocket bridge against the brokers of --nats-url.
 func runBridge(ctx context.Context, cfg config.Config, e env) error {
-	log, err := newLogger(cfg, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
+	log := e.log
 	tokens, err := auth.LoadVerifier(cfg.TokenSecretFile, cfg.TokenPublicKeyFile)
 	if err != nil {
 		return err
@@ -110,11 +102,7 @@ func (c *bridgeComponent) Shutdown(ctx context.Context) error {
 
 // runBroker runs one broker node.
 func runBroker(ctx context.Context, cfg config.Config, e env) error {
-	log, err := newLogger(cfg, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
+	log := e.log
 	b, err := broker.New(cfg.Broker, log)
 	if err != nil {
 		return err

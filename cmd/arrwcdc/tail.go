@@ -26,11 +26,7 @@ import (
 // consumer instead: the stored events from there, in stream order, then
 // the live ones, each with its seq.
 func runTail(ctx context.Context, cfg config.Config, e env) error {
-	log, err := newLogger(cfg, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
+	log := e.log
 	nc, err := connect(cfg, "arrwcdc-tail")
 	if err != nil {
 		return err
