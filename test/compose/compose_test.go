@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/testnats"
 )
 
 const project = "arrwcdc-compose-test"
@@ -335,12 +336,7 @@ func TestCompose(t *testing.T) {
 // natsSub runs `nats sub --count n --raw` against url; done closes when it exits.
 func natsSub(t *testing.T, ctx context.Context, url, subject string, n int) (*strings.Builder, <-chan struct{}) {
 	t.Helper()
-	path, err := exec.LookPath("nats")
-	if err != nil {
-		t.Fatal("nats CLI not found (make tools)")
-	}
-	cmd := exec.CommandContext(ctx, path, "--server", url, "sub", subject, "--count", fmt.Sprint(n), "--raw")
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	cmd := testnats.CLI(t, ctx, url, "sub", subject, "--count", fmt.Sprint(n), "--raw")
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
