@@ -27,10 +27,10 @@ type client struct {
 	kind       string        // "websocket" or "sse", for logs
 
 	mu sync.Mutex
-	q  frameRing // bounded by Config.ClientQueue
+	q  frameRing // bounded by Config.ClientQueueBytes (and ClientQueue)
 	// catching is set while the client replays from the stream: live
 	// frames then wait in q for the hand-over, and when q is full the
-	// oldest is let go silently (the replay reads it).
+	// oldest are let go silently (the replay reads them).
 	catching    bool
 	lostCatchup bool   // a frame was let go while catching
 	gapFrom     uint64 // frames dropped under drop_oldest and not yet reported
@@ -75,16 +75,17 @@ func (cl *client) wants(f *frame) bool {
 	return false
 }
 
-// offer queues f without blocking. A full queue drops the oldest frame
-// while catching up (silently) or under drop_oldest (reported by a gap
-// frame); otherwise it marks the client slow.
+// offer queues f without blocking. A full queue (in bytes, or frames if
+// bounded so) drops the oldest frames until f fits while catching up
+// (silently) or under drop_oldest (reported by a gap frame); otherwise it
+// marks the client slow.
 func (cl *client) offer(f *frame) {
 	if cl.kicked.Load() || !cl.wants(f) {
 		return
 	}
-	limit := cl.b.cfg.ClientQueue
+	maxFrames, maxBytes := cl.b.cfg.ClientQueue, cl.b.cfg.ClientQueueBytes
 	cl.mu.Lock()
-	if cl.q.full(limit) {
+	for !cl.q.fits(f, maxFrames, maxBytes) {
 		switch {
 		case cl.catching:
 			cl.q.pop()
@@ -105,12 +106,19 @@ func (cl *client) offer(f *frame) {
 			return
 		}
 	}
-	cl.q.push(f, limit)
+	cl.q.push(f, maxFrames)
 	signal := !cl.catching
 	cl.mu.Unlock()
 	if signal {
 		cl.signal()
 	}
+}
+
+// trim lets the storage of an empty queue go (an idle client).
+func (cl *client) trim() {
+	cl.mu.Lock()
+	cl.q.trim()
+	cl.mu.Unlock()
 }
 
 func (cl *client) signal() {
@@ -212,7 +220,11 @@ type writer struct {
 // seq sent are dropped, so replay and live never send one event twice.
 func (cl *client) run(t transport, st start) {
 	b := cl.b
-	w := &writer{cl: cl, t: t, lastSent: st.lastSent, batch: make([]*frame, 0, min(maxBatchFrames, b.cfg.ClientQueue))}
+	batch := maxBatchFrames
+	if b.cfg.ClientQueue > 0 {
+		batch = min(batch, b.cfg.ClientQueue)
+	}
+	w := &writer{cl: cl, t: t, lastSent: st.lastSent, batch: make([]*frame, 0, batch)}
 	t.begin()
 	err := t.send(kindConnected, 0, st.hello)
 	if err == nil && st.expiredFrom > 0 {
@@ -257,6 +269,7 @@ func (cl *client) run(t transport, st start) {
 			}
 		case <-cl.kick:
 		case <-ping.C:
+			cl.trim()
 			if t.keepAlive() != nil {
 				select {
 				case <-b.done: // the ping gave up for the shutdown
@@ -402,7 +415,7 @@ func (w *writer) count(sent []*frame) {
 func (cl *client) closeSlow(t transport, lastSent uint64) {
 	reason := fmt.Sprintf("slow consumer: resume with since_seq=%d", lastSent)
 	cl.b.log.Info("closed slow consumer", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr),
-		zap.Int("queue", cl.b.cfg.ClientQueue), zap.Uint64("last_seq", lastSent))
+		zap.Int64("queue_bytes", cl.b.cfg.ClientQueueBytes), zap.Int("queue_frames", cl.b.cfg.ClientQueue), zap.Uint64("last_seq", lastSent))
 	t.closeSlow(reason)
 }
 

@@ -14,7 +14,7 @@ import (
 // Defaults for the zero values of [Config].
 const (
 	DefaultHTTPListen          = "127.0.0.1:8000"
-	DefaultClientQueue         = 256
+	DefaultClientQueueBytes    = 4 << 20
 	DefaultPingInterval        = 20 * time.Second
 	DefaultWriteTimeout        = 10 * time.Second
 	DefaultStatsQueue          = "arrwcdc-bridge-stats"
@@ -36,8 +36,16 @@ type Config struct {
 	HTTPListen string `yaml:"http_listen"`
 	// Prefix of the event subjects; default "events".
 	Prefix string `yaml:"prefix"`
-	// ClientQueue is how many frames may wait for one client before it is
-	// closed as a slow consumer; default 256 (see the package doc).
+	// ClientQueueBytes is how many bytes of frames may wait for one client
+	// before it is closed as a slow consumer (see the package doc);
+	// default 4 MiB, negative: no byte bound (then ClientQueue must be
+	// set). A frame that alone exceeds it is still queued for an empty
+	// queue.
+	ClientQueueBytes int64 `yaml:"client_queue_bytes"`
+	// ClientQueue, if positive, also bounds the frames that may wait for
+	// one client; 0, the default, means no frame bound (only
+	// ClientQueueBytes). Before ClientQueueBytes it was the only bound,
+	// 256 frames by default; a configured value keeps bounding.
 	ClientQueue int `yaml:"client_queue"`
 	// PingInterval is the WebSocket keep-alive ping period (and the SSE
 	// keep-alive comment's); default 20s.
@@ -95,8 +103,8 @@ func (c Config) WithDefaults() Config {
 	if c.Prefix == "" {
 		c.Prefix = subjects.DefaultPrefix
 	}
-	if c.ClientQueue == 0 {
-		c.ClientQueue = DefaultClientQueue
+	if c.ClientQueueBytes == 0 {
+		c.ClientQueueBytes = DefaultClientQueueBytes
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = DefaultPingInterval
@@ -147,8 +155,11 @@ func (c Config) Validate() error {
 	if err := subjects.ValidatePrefix(c.Prefix); err != nil {
 		errs = append(errs, fmt.Errorf("prefix: %w", err))
 	}
-	if c.ClientQueue < 1 {
-		errs = append(errs, fmt.Errorf("client_queue: %d: must be positive", c.ClientQueue))
+	if c.ClientQueue < 0 {
+		errs = append(errs, fmt.Errorf("client_queue: %d: must not be negative", c.ClientQueue))
+	}
+	if c.ClientQueueBytes < 0 && c.ClientQueue == 0 {
+		errs = append(errs, fmt.Errorf("client_queue_bytes: %d: no byte bound needs a positive client_queue", c.ClientQueueBytes))
 	}
 	if c.MaxPublishBytes < 1 {
 		errs = append(errs, fmt.Errorf("max_publish_bytes: %d: must be positive", c.MaxPublishBytes))

@@ -194,10 +194,16 @@
 //
 // # Slow clients
 //
-// Each client has a queue of [Config.ClientQueue] frames (default 256: at
-// about 300 bytes an event, 75 KiB per client at most, and a quarter of a
-// second of headroom at 1000 events/s for one library). Fan-out never
-// blocks. With on_slow=disconnect (the default), when a live client's
+// Each client has a queue bounded in bytes, [Config.ClientQueueBytes]
+// (default 4 MiB, like nats-server's and Centrifugo's byte bounds rather
+// than a frame count: about 14 000 frames of 300 bytes, 14 seconds of
+// headroom at 1000 events/s for one library; frames are shared by the
+// clients they are queued for, so a queue costs a pointer a frame, and the
+// bytes are those of frames the bridge holds anyway while any client
+// waits), and optionally in frames too ([Config.ClientQueue]). The queue
+// holds no storage until a frame waits, grows by doubling and lets its
+// storage go once drained after a burst (or at the next keep-alive when
+// idle). Fan-out never blocks. With on_slow=disconnect (the default), when a live client's
 // queue is full the bridge stops feeding it, counts it in
 // slow_consumer_disconnects, and closes it with close code
 // [CloseSlowConsumer] (4008) and the reason

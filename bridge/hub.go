@@ -401,19 +401,40 @@ func (b *Bridge) disturbAll(reason string) {
 	}
 }
 
-// frameRing is a bounded FIFO of frames, allocated when first used.
+// minRing is the smallest storage of a frameRing.
+const minRing = 16
+
+// frameRing is a bounded FIFO of frames, allocated when first used, grown
+// by doubling and let go when it empties after holding far fewer frames
+// than it has room for (and by trim): an idle client holds no storage.
 type frameRing struct {
 	buf        []*frame
 	head, size int
+	bytes      int64 // the sum of len(buf) of the frames held
+	peak       int   // the most frames held since the ring last emptied
 }
 
 func (q *frameRing) len() int            { return q.size }
 func (q *frameRing) full(limit int) bool { return q.size >= limit }
 
-// push appends f; the caller makes room first (the ring grows up to limit).
+// fits reports whether f may be pushed with at most maxFrames frames and
+// maxBytes bytes held (either <= 0: no such bound). An empty ring takes
+// any frame, so one frame larger than maxBytes does not stall a client.
+func (q *frameRing) fits(f *frame, maxFrames int, maxBytes int64) bool {
+	if q.size == 0 {
+		return true
+	}
+	return (maxFrames <= 0 || q.size < maxFrames) && (maxBytes <= 0 || q.bytes+int64(len(f.buf)) <= maxBytes)
+}
+
+// push appends f; the caller makes room first (the ring grows up to limit
+// frames, <= 0: no limit).
 func (q *frameRing) push(f *frame, limit int) {
 	if q.size == len(q.buf) {
-		n := min(max(2*len(q.buf), 16), limit)
+		n := max(2*len(q.buf), minRing)
+		if limit > 0 {
+			n = min(n, limit)
+		}
 		grown := make([]*frame, n)
 		for i := range q.size {
 			grown[i] = q.buf[(q.head+i)%len(q.buf)]
@@ -422,6 +443,8 @@ func (q *frameRing) push(f *frame, limit int) {
 	}
 	q.buf[(q.head+q.size)%len(q.buf)] = f
 	q.size++
+	q.bytes += int64(len(f.buf))
+	q.peak = max(q.peak, q.size)
 }
 
 // pop removes and returns the oldest frame, nil if empty.
@@ -433,6 +456,15 @@ func (q *frameRing) pop() *frame {
 	q.buf[q.head] = nil
 	q.head = (q.head + 1) % len(q.buf)
 	q.size--
+	q.bytes -= int64(len(f.buf))
+	if q.size == 0 {
+		// Empty: let storage go that the last run used less than a
+		// quarter of (a burst is over); the next push starts small.
+		if len(q.buf) > minRing && q.peak <= len(q.buf)/4 {
+			q.buf = nil
+		}
+		q.head, q.peak = 0, 0
+	}
 	return f
 }
 
@@ -442,6 +474,13 @@ func (q *frameRing) first() *frame {
 		return nil
 	}
 	return q.buf[q.head]
+}
+
+// trim lets the storage of an empty ring go.
+func (q *frameRing) trim() {
+	if q.size == 0 {
+		*q = frameRing{}
+	}
 }
 
 // reset empties the ring and lets its storage go.

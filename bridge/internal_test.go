@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
 
 	"github.com/arrwdb/arrwcdc/event"
 )
@@ -127,11 +128,80 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := New(bad, nil, nil); err == nil {
 		t.Error("New accepted a bad config")
 	}
+	if err := (Config{ClientQueueBytes: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "client_queue_bytes") {
+		t.Errorf("no bound at all: %v", err)
+	}
+	if err := (Config{ClientQueueBytes: -1, ClientQueue: 100}).Validate(); err != nil {
+		t.Errorf("frame bound only: %v", err)
+	}
 	if _, err := New(Config{}, nil, nil); err == nil {
 		t.Error("New accepted a nil connection")
 	}
-	if d := (Config{}).WithDefaults(); d.ClientQueue != 256 || d.HTTPListen != "127.0.0.1:8000" || d.Prefix != "events" ||
+	if d := (Config{}).WithDefaults(); d.ClientQueue != 0 || d.ClientQueueBytes != 4<<20 || d.HTTPListen != "127.0.0.1:8000" || d.Prefix != "events" ||
 		d.StatsQueue != "arrwcdc-bridge-stats" || d.ClusterStatsTimeout != 500*time.Millisecond {
 		t.Errorf("defaults %+v", d)
+	}
+}
+
+func TestFrameRingBytes(t *testing.T) {
+	var q frameRing
+	fr := func(seq uint64, n int) *frame { return &frame{seq: seq, buf: make([]byte, n)} }
+	if !q.fits(fr(1, 1000), 0, 10) {
+		t.Fatal("an empty ring refused a frame larger than the byte bound")
+	}
+	for i := range 100 {
+		f := fr(uint64(i+1), 10)
+		if !q.fits(f, 0, 1000) {
+			t.Fatalf("frame %d does not fit in %d bytes", i+1, q.bytes)
+		}
+		q.push(f, 0)
+	}
+	if q.fits(fr(101, 1), 0, 1000) || !q.fits(fr(101, 1), 0, 1001) || q.fits(fr(101, 1), 100, 0) {
+		t.Fatalf("fits wrong at %d frames, %d bytes", q.len(), q.bytes)
+	}
+	if len(q.buf) != 128 {
+		t.Fatalf("storage %d, want 128", len(q.buf))
+	}
+	for i := range 100 {
+		if f := q.pop(); f.seq != uint64(i+1) {
+			t.Fatalf("pop %d: seq %d", i, f.seq)
+		}
+	}
+	if q.bytes != 0 || len(q.buf) != 128 {
+		t.Fatalf("after a burst: %d bytes, storage %d (kept for the next burst)", q.bytes, len(q.buf))
+	}
+	q.push(fr(1, 10), 0)
+	q.pop()
+	if q.buf != nil {
+		t.Fatalf("storage %d kept after a small run", len(q.buf))
+	}
+	q.push(fr(1, 10), 0)
+	q.pop()
+	q.trim()
+	if q.buf != nil {
+		t.Fatal("trim kept storage")
+	}
+}
+
+func TestOfferBytes(t *testing.T) {
+	b := &Bridge{cfg: Config{ClientQueueBytes: 100}.WithDefaults(), log: zap.NewNop(), counters: newCounters()}
+	fr := func(seq uint64) *frame { return &frame{seq: seq, buf: make([]byte, 30)} }
+	cl := newClient(b, socketOptions{dropOldest: true}, "", "websocket")
+	for seq := uint64(1); seq <= 5; seq++ {
+		cl.offer(fr(seq))
+	}
+	out, from, to, _ := cl.take(nil, 10)
+	if len(out) != 3 || out[0].seq != 3 || from != 1 || to != 2 {
+		t.Fatalf("drop_oldest: %d frames from %d, gap %d-%d", len(out), out[0].seq, from, to)
+	}
+	cl = newClient(b, socketOptions{}, "", "websocket")
+	for seq := uint64(1); seq <= 4; seq++ {
+		cl.offer(fr(seq))
+	}
+	if !cl.kicked.Load() {
+		t.Fatal("a client over its byte bound was not kicked")
+	}
+	if n, _ := cl.state(); n != 3 {
+		t.Fatalf("%d frames queued, want 3", n)
 	}
 }

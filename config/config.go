@@ -66,8 +66,10 @@ type Config struct {
 	Broker broker.Config
 	// Bridge configures the bridge of serve and bridge through
 	// --allowed-origins (comma-separated origin patterns; empty means any
-	// origin), --client-queue (frames per client before it is closed as
-	// slow; 0 means 256), --max-connections (0 means 50000, negative no
+	// origin), --client-queue-bytes (bytes of frames per client before it
+	// is closed as slow; 0 means 4 MiB, negative no byte bound),
+	// --client-queue (an optional bound in frames as well; 0 means none),
+	// --max-connections (0 means 50000, negative no
 	// limit), --max-conns-per-address (0 means 256, negative no limit) and
 	// --max-publish-bytes (0 means 4 MiB). After Load, Bridge.HTTPListen
 	// and Bridge.Prefix are HTTPListen and Prefix; the token verifier is
@@ -172,7 +174,8 @@ type BenchConfig struct {
 	// sent: --duration. 0 means no limit.
 	Duration time.Duration
 	// ClientQueue is the bridge's per-client queue in frames (ws, replay):
-	// --client-queue. 0 means the bridge's default (256).
+	// --client-queue. 0 means the bridge's default (no frame bound, only
+	// its 4 MiB byte bound).
 	ClientQueue int
 	// JSON prints the result as one JSON object: --json. false means a
 	// table.

@@ -514,7 +514,7 @@ func flagNames(command string) []string {
 	all := []string{"config", "prefix", "log-level", "log-format", "nats-listen", "cluster-listen", "cluster-name", "routes",
 		"monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
 		"http-listen", "nats-url", "library", "type", "subject", "json", "data", "source", "id", "db", "search-events", "url",
-		"since-seq", "since-time", "all", "allowed-origins", "max-connections", "max-conns-per-address", "max-publish-bytes",
+		"since-seq", "since-time", "all", "allowed-origins", "max-connections", "max-conns-per-address", "max-publish-bytes", "client-queue-bytes",
 		"scenario", "mode", "events", "size", "rate", "clients", "libraries", "duration", "cpu-profile", "mem-profile", "client-queue", "centrifugo",
 		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "nats-ws-listen",
 		"token-secret-file", "token-public-key-file",
@@ -531,7 +531,7 @@ func flagNames(command string) []string {
 }
 
 func TestCommandFlags(t *testing.T) {
-	bridgeFlags := []string{"allowed-origins", "client-queue", "max-connections", "max-conns-per-address", "max-publish-bytes"}
+	bridgeFlags := []string{"allowed-origins", "client-queue", "client-queue-bytes", "max-connections", "max-conns-per-address", "max-publish-bytes"}
 	common := []string{"config", "prefix", "log-level", "log-format"}
 	brokerFlags := []string{"nats-listen", "cluster-listen", "cluster-name", "routes", "monitor-listen", "data-dir", "server-name", "stream-replicas", "stream-max-age", "stream-max-bytes",
 		"users-file", "tls-cert", "tls-key", "tls-ca", "cluster-tls-cert", "cluster-tls-key", "cluster-tls-ca", "token-secret-file", "token-public-key-file", "nats-ws-listen"}

@@ -86,7 +86,8 @@ var settings = []setting{
 	{"stream-max-bytes", brokerCmds, "", "cap the EVENTS stream at this many `bytes`, dropping the oldest; 0 means no cap", func(c *Config) flag.Value { return (*int64Value)(&c.Broker.Stream.MaxBytes) }},
 
 	{"allowed-origins", "serve bridge", "", "comma-separated browser `origins` allowed on the bridge (path.Match patterns such as https://*.example.com); empty means any", func(c *Config) flag.Value { return (*listValue)(&c.Bridge.AllowedOrigins) }},
-	{"client-queue", "serve bridge", "", "`frames` that may wait for one client before it is closed as slow; 0 means 256", func(c *Config) flag.Value { return (*intValue)(&c.Bridge.ClientQueue) }},
+	{"client-queue", "serve bridge", "", "also bound the `frames` that may wait for one client before it is closed as slow; 0 means no frame bound (only --client-queue-bytes)", func(c *Config) flag.Value { return (*intValue)(&c.Bridge.ClientQueue) }},
+	{"client-queue-bytes", "serve bridge", "", "`bytes` of frames that may wait for one client before it is closed as slow; 0 means 4 MiB, negative no byte bound (needs --client-queue)", func(c *Config) flag.Value { return (*int64Value)(&c.Bridge.ClientQueueBytes) }},
 	{"max-connections", "serve bridge", "", "WebSocket and SSE `clients` of the bridge; 0 means 50000, negative no limit", func(c *Config) flag.Value { return (*intValue)(&c.Bridge.MaxConnections) }},
 	{"max-conns-per-address", "serve bridge", "", "WebSocket and SSE `clients` of one remote address; 0 means 256, negative no limit", func(c *Config) flag.Value { return (*intValue)(&c.Bridge.MaxConnsPerAddress) }},
 	{"max-publish-bytes", "serve bridge", "", "largest POST /v1/events body in `bytes`; 0 means 4 MiB", func(c *Config) flag.Value { return (*int64Value)(&c.Bridge.MaxPublishBytes) }},

@@ -111,7 +111,10 @@ func (c Config) Validate() error {
 			}
 		}
 		if c.Bridge.ClientQueue < 0 {
-			check("client-queue", strconv.Itoa(c.Bridge.ClientQueue), errors.New("want 0 (the default) or more frames"))
+			check("client-queue", strconv.Itoa(c.Bridge.ClientQueue), errors.New("want 0 (no frame bound, the default) or more frames"))
+		}
+		if c.Bridge.ClientQueueBytes < 0 && c.Bridge.ClientQueue == 0 {
+			check("client-queue-bytes", strconv.FormatInt(c.Bridge.ClientQueueBytes, 10), errors.New("no byte bound needs a positive --client-queue"))
 		}
 		if c.Bridge.MaxPublishBytes < 0 {
 			check("max-publish-bytes", strconv.FormatInt(c.Bridge.MaxPublishBytes, 10), errors.New("want 0 (the default) or more bytes"))
