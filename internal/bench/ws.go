@@ -172,7 +172,9 @@ func (r *runner) startBridge(ctx context.Context) (*bridge.Bridge, error) {
 	} else if nc, err = r.dial(r.nc.ConnectedUrl(), "arrwcdc-bench-bridge"); err != nil {
 		return nil, err
 	}
-	b, err := bridge.New(bridge.Config{HTTPListen: "127.0.0.1:0", Prefix: r.cfg.Prefix, ClientQueue: r.cfg.ClientQueue}, nc, r.log.Named("bridge"))
+	// Every bench client dials from 127.0.0.1: lift the per-address limit.
+	b, err := bridge.New(bridge.Config{HTTPListen: "127.0.0.1:0", Prefix: r.cfg.Prefix, ClientQueue: r.cfg.ClientQueue,
+		MaxConnsPerAddress: -1}, nc, r.log.Named("bridge"))
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
