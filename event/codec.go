@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -109,61 +108,6 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-// wire is the decoding shape. Pointers tell missing from empty.
-type wire struct {
-	ID        *string         `json:"id"`
-	Type      *string         `json:"type"`
-	LibraryID *string         `json:"library_id"`
-	Timestamp *string         `json:"timestamp"`
-	Source    *string         `json:"source"`
-	Data      json.RawMessage `json:"data"`
-}
-
-// Decode parses and validates one encoded event. maxSize <= 0 means
-// [DefaultMaxSize]. Missing or null data reads as {}. It never panics;
-// errors wrap [ErrInvalid] or [ErrTooLarge].
-func Decode(data []byte, maxSize int) (Event, error) {
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
-	if len(data) > maxSize {
-		return Event{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), maxSize)
-	}
-	if !isObject(data) {
-		return Event{}, fmt.Errorf("%w: not a JSON object", ErrInvalid)
-	}
-	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	switch {
-	case w.Type == nil:
-		return Event{}, fmt.Errorf("%w: type: missing", ErrInvalid)
-	case w.LibraryID == nil:
-		return Event{}, fmt.Errorf("%w: library_id: missing", ErrInvalid)
-	case w.Timestamp == nil:
-		return Event{}, fmt.Errorf("%w: timestamp: missing", ErrInvalid)
-	}
-	ts, err := ParseTime(*w.Timestamp)
-	if err != nil {
-		return Event{}, err
-	}
-	ev := Event{Type: *w.Type, LibraryID: *w.LibraryID, Timestamp: ts}
-	if w.ID != nil {
-		ev.ID = *w.ID
-	}
-	if w.Source != nil {
-		ev.Source = *w.Source
-	}
-	if len(w.Data) > 0 && string(w.Data) != "null" {
-		ev.Data = w.Data
-	}
-	if err := ev.Validate(); err != nil {
-		return Event{}, err
-	}
-	return ev, nil
 }
 
 // ParseTime reads an RFC 3339 time, or the zone-less form of the original
