@@ -245,35 +245,14 @@ func (cs *clientSet) dialCentrifugo(ctx context.Context, url, channel string, rc
 			}
 		}
 	}
-	cs.track(c, nil)
-	cs.wg.Go(func() {
-		defer c.CloseNow()
-		var buf bytes.Buffer
-		for {
-			_, rd, err := c.Reader(context.Background())
-			if err != nil {
-				if !cs.stopping.Load() {
-					why := err.Error()
-					if ce, ok := errors.AsType[websocket.CloseError](err); ok {
-						why = fmt.Sprintf("close %d %s", ce.Code, ce.Reason)
-					}
-					rc.serverClosed(why)
-				}
-				return
-			}
-			buf.Reset()
-			if _, err := buf.ReadFrom(rd); err != nil {
-				continue
-			}
-			now := time.Now()
-			for line := range bytes.Lines(buf.Bytes()) {
-				line = bytes.TrimRight(line, "\r\n")
-				switch {
-				case len(line) == 2 && line[0] == '{' && line[1] == '}':
-					_ = c.Write(context.Background(), websocket.MessageText, []byte("{}"))
-				case bytes.HasPrefix(line, []byte(`{"push"`)) && bytes.Contains(line, []byte(`"pub":`)):
-					rc.event(now, line, 0)
-				}
+	cs.read(c, rc, func(now time.Time, msg []byte) {
+		for line := range bytes.Lines(msg) {
+			line = bytes.TrimRight(line, "\r\n")
+			switch {
+			case len(line) == 2 && line[0] == '{' && line[1] == '}':
+				_ = c.Write(context.Background(), websocket.MessageText, []byte("{}"))
+			case bytes.HasPrefix(line, []byte(`{"push"`)) && bytes.Contains(line, []byte(`"pub":`)):
+				rc.event(now, line, 0)
 			}
 		}
 	})

@@ -227,6 +227,18 @@ func (cs *clientSet) dialBridge(ctx context.Context, url string, rc *receiver) e
 		c.CloseNow()
 		return fmt.Errorf("first frame is not connected: %.200s", hello)
 	}
+	cs.read(c, rc, func(now time.Time, b []byte) {
+		if bytes.HasPrefix(b, []byte(`{"type":"event"`)) {
+			rc.event(now, b, frameSeq(b))
+		}
+	})
+	return nil
+}
+
+// read starts the reading goroutine of one client: it hands each whole
+// message to handle with its arrival time, and tells rc why the server
+// closed the connection unless the bench itself is stopping.
+func (cs *clientSet) read(c *websocket.Conn, rc *receiver, handle func(now time.Time, msg []byte)) {
 	cs.track(c, nil)
 	cs.wg.Go(func() {
 		defer c.CloseNow()
@@ -247,14 +259,9 @@ func (cs *clientSet) dialBridge(ctx context.Context, url string, rc *receiver) e
 			if _, err := buf.ReadFrom(rd); err != nil {
 				continue
 			}
-			now := time.Now()
-			b := buf.Bytes()
-			if bytes.HasPrefix(b, []byte(`{"type":"event"`)) {
-				rc.event(now, b, frameSeq(b))
-			}
+			handle(time.Now(), buf.Bytes())
 		}
 	})
-	return nil
 }
 
 // dialAll dials every receiver, at most maxClientsDialed at once.
