@@ -269,6 +269,7 @@ func TestCompose(t *testing.T) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var loadIDs [2][]string
+	var committed [2]atomic.Int64 // len(loadIDs[i]), readable while the load runs
 	for i := range libs {
 		wg.Add(1)
 		go func() {
@@ -283,18 +284,36 @@ func TestCompose(t *testing.T) {
 				var doc struct{ ID string }
 				if resp.StatusCode == http.StatusCreated && json.NewDecoder(resp.Body).Decode(&doc) == nil {
 					loadIDs[i] = append(loadIDs[i], doc.ID)
+					committed[i].Add(1)
 				}
 				resp.Body.Close()
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second) // let load build up before the disturbance
+	// Each disturbance happens while documents are being committed: wait
+	// until the apps that are up have committed more since the last step.
+	progress := func(apps ...int) {
+		t.Helper()
+		var from [2]int64
+		for _, i := range apps {
+			from[i] = committed[i].Load()
+		}
+		eventually(t, time.Minute, func() error {
+			for _, i := range apps {
+				if n := committed[i].Load() - from[i]; n < 100 {
+					return fmt.Errorf("demo-app%d committed %d documents since the last step", i+1, n)
+				}
+			}
+			return nil
+		})
+	}
+	progress(0, 1)
 	compose(t, "stop", "broker2")
-	time.Sleep(3 * time.Second)
+	progress(0, 1) // with one broker down
 	compose(t, "restart", "demo-app1")
-	time.Sleep(3 * time.Second)
+	progress(0, 1) // demo-app1 is back and writing
 	compose(t, "start", "broker2")
-	time.Sleep(2 * time.Second)
+	progress(0, 1)
 	stop.Store(true)
 	wg.Wait()
 	waitHealthy(t)
