@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -97,51 +98,21 @@ type Config struct {
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	if c.HTTPListen == "" {
-		c.HTTPListen = DefaultHTTPListen
-	}
-	if c.Prefix == "" {
-		c.Prefix = subjects.DefaultPrefix
-	}
-	if c.ClientQueueBytes == 0 {
-		c.ClientQueueBytes = DefaultClientQueueBytes
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.MaxPublishBytes == 0 {
-		c.MaxPublishBytes = DefaultMaxPublishBytes
-	}
-	if c.MaxEventSize == 0 {
-		c.MaxEventSize = event.DefaultMaxSize
-	}
-	if c.StatsQueue == "" {
-		c.StatsQueue = DefaultStatsQueue
-	}
-	if c.ClusterStatsTimeout == 0 {
-		c.ClusterStatsTimeout = DefaultClusterStatsTimeout
-	}
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.MaxConnections == 0 {
-		c.MaxConnections = DefaultMaxConnections
-	}
-	if c.MaxConnsPerAddress == 0 {
-		c.MaxConnsPerAddress = DefaultMaxConnsPerAddress
-	}
-	if c.MaxFilters == 0 {
-		c.MaxFilters = DefaultMaxFilters
-	}
-	if c.BodyReadTimeout == 0 {
-		c.BodyReadTimeout = DefaultBodyReadTimeout
-	}
+	c.HTTPListen = cmp.Or(c.HTTPListen, DefaultHTTPListen)
+	c.Prefix = cmp.Or(c.Prefix, subjects.DefaultPrefix)
+	c.ClientQueueBytes = cmp.Or(c.ClientQueueBytes, DefaultClientQueueBytes)
+	c.PingInterval = cmp.Or(c.PingInterval, DefaultPingInterval)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
+	c.MaxPublishBytes = cmp.Or(c.MaxPublishBytes, DefaultMaxPublishBytes)
+	c.MaxEventSize = cmp.Or(c.MaxEventSize, event.DefaultMaxSize)
+	c.StatsQueue = cmp.Or(c.StatsQueue, DefaultStatsQueue)
+	c.ClusterStatsTimeout = cmp.Or(c.ClusterStatsTimeout, DefaultClusterStatsTimeout)
+	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.MaxConnections = cmp.Or(c.MaxConnections, DefaultMaxConnections)
+	c.MaxConnsPerAddress = cmp.Or(c.MaxConnsPerAddress, DefaultMaxConnsPerAddress)
+	c.MaxFilters = cmp.Or(c.MaxFilters, DefaultMaxFilters)
+	c.BodyReadTimeout = cmp.Or(c.BodyReadTimeout, DefaultBodyReadTimeout)
 	return c
 }
 

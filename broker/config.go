@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -120,33 +121,19 @@ type StreamConfig struct {
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	if c.NATSListen == "" {
-		c.NATSListen = DefaultNATSListen
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
-	if c.Prefix == "" {
-		c.Prefix = subjects.DefaultPrefix
-	}
+	c.NATSListen = cmp.Or(c.NATSListen, DefaultNATSListen)
+	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir)
+	c.Prefix = cmp.Or(c.Prefix, subjects.DefaultPrefix)
 	if c.ClusterListen != "" && c.ClusterName == "" {
 		c.ClusterName = "arrwcdc"
 	}
-	if c.MaxPayload == 0 {
-		c.MaxPayload = DefaultMaxPayload
-	}
-	if c.ReadyTimeout == 0 {
-		c.ReadyTimeout = DefaultReadyTimeout
-	}
-	if c.Stream.Replicas == 0 {
+	c.MaxPayload = cmp.Or(c.MaxPayload, DefaultMaxPayload)
+	c.ReadyTimeout = cmp.Or(c.ReadyTimeout, DefaultReadyTimeout)
+	if c.Stream.Replicas == 0 { // ClusterSize may ask the OS for the host name
 		c.Stream.Replicas = min(3, c.ClusterSize())
 	}
-	if c.Stream.MaxAge == 0 {
-		c.Stream.MaxAge = DefaultMaxAge
-	}
-	if c.Stream.Duplicates == 0 {
-		c.Stream.Duplicates = DefaultDuplicates
-	}
+	c.Stream.MaxAge = cmp.Or(c.Stream.MaxAge, DefaultMaxAge)
+	c.Stream.Duplicates = cmp.Or(c.Stream.Duplicates, DefaultDuplicates)
 	return c
 }
 
