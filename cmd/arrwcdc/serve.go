@@ -26,22 +26,22 @@ type component interface {
 }
 
 // runServe runs the all-in-one: the embedded broker and, next to it, the
-// bridge on an in-process connection (no TCP between them).
+// bridge on an in-process connection (no TCP between them). One token
+// verifier serves both doors: the bridge and the broker's auth callout.
 func runServe(ctx context.Context, cfg config.Config, e env) error {
 	log := e.log
 	tokens, err := auth.LoadVerifier(cfg.TokenSecretFile, cfg.TokenPublicKeyFile)
 	if err != nil {
 		return err
 	}
+	cfg.Broker.Tokens = tokens
 	b, err := broker.New(cfg.Broker, log)
 	if err != nil {
 		return err
 	}
-	br := &bridgeComponent{
-		cfg:  bridgeConfig(cfg, tokens),
-		log:  log,
-		dial: func() (*nats.Conn, error) { return b.Connect(nats.Name("arrwcdc-bridge"), nats.MaxReconnects(-1)) },
-	}
+	br := newBridgeComponent(cfg, tokens, log, func() (*nats.Conn, error) {
+		return b.Connect(nats.Name("arrwcdc-bridge"), nats.MaxReconnects(-1))
+	})
 	return runComponents(ctx, log, e, []component{b, br}, func() {
 		printURLs(e, b)
 		fmt.Fprintf(e.stdout, "HTTP:       %s  (dashboard /, stats /v1/events/stats, ws /v1/libraries/{id}/ws)\n", br.b.URL())
@@ -55,11 +55,7 @@ func runBridge(ctx context.Context, cfg config.Config, e env) error {
 	if err != nil {
 		return err
 	}
-	br := &bridgeComponent{
-		cfg:  bridgeConfig(cfg, tokens),
-		log:  log,
-		dial: func() (*nats.Conn, error) { return connect(cfg, "arrwcdc-bridge") },
-	}
+	br := newBridgeComponent(cfg, tokens, log, func() (*nats.Conn, error) { return connect(cfg, "arrwcdc-bridge") })
 	return runComponents(ctx, log, e, []component{br}, func() {
 		fmt.Fprintf(e.stdout, "HTTP:       %s\n", br.b.URL())
 	})
@@ -150,10 +146,10 @@ func printURLs(e env, b *broker.Broker) {
 	fmt.Fprintf(e.stdout, "stream:     %s (subjects %s.>)\n", broker.StreamName, b.Config().Prefix)
 }
 
-// bridgeConfig is the bridge's configuration from the settings, with the
-// token verifier (nil: auth off).
-func bridgeConfig(cfg config.Config, tokens *auth.Verifier) bridge.Config {
+// newBridgeComponent is the bridge of the settings, with the token
+// verifier (nil: auth off), dialling NATS with dial.
+func newBridgeComponent(cfg config.Config, tokens *auth.Verifier, log *zap.Logger, dial func() (*nats.Conn, error)) *bridgeComponent {
 	bc := cfg.Bridge
 	bc.Tokens = tokens
-	return bc
+	return &bridgeComponent{cfg: bc, log: log, dial: dial}
 }
