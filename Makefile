@@ -63,10 +63,11 @@ $(TOOLS)/staticcheck:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-## bench-compare: arrwcdc bench against nats bench and nats-server's websocket listener in one run, with ratios (docs/performance.md); RUNS=1 for a quicker look
+## bench-compare: arrwcdc bench against nats bench and nats-server's websocket listener in one run, with ratios (docs/performance.md); RUNS=1 for a quicker look, ONLY=outbox,replay for some pairs
 RUNS ?= 3
+ONLY ?=
 bench-compare: build tools
-	$(GO) run ./internal/bench/compare -arrwcdc $(BIN)/arrwcdc -nats $(TOOLS)/nats -runs $(RUNS)
+	$(GO) run ./internal/bench/compare -arrwcdc $(BIN)/arrwcdc -nats $(TOOLS)/nats -runs $(RUNS) -only '$(ONLY)'
 
 ## bench-peers: the bridge's WebSocket fan-out against nats-server's websocket listener and Centrifugo v6.9.1 (built into .tools/bin, never committed)
 bench-peers: build tools $(TOOLS)/centrifugo

@@ -46,6 +46,28 @@ type options struct {
 	runs, size                int
 	quick, curves, peers      bool
 	timeout                   time.Duration
+	only                      map[string]bool // pair keys to run; empty: all
+}
+
+// pairKeys are the pairs -only selects from, in the order they run.
+var pairKeys = []string{"async", "sync", "e2e", "ws", "latency", "replay", "outbox"}
+
+// selected reports whether the pair key is selected by -only.
+func (o options) selected(key string) bool { return len(o.only) == 0 || o.only[key] }
+
+// parseOnly parses -only: a comma-separated subset of pairKeys.
+func parseOnly(s string) (map[string]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	m := map[string]bool{}
+	for _, k := range strings.Split(s, ",") {
+		if !slices.Contains(pairKeys, k) {
+			return nil, fmt.Errorf("-only: unknown pair %q (pairs: %s)", k, strings.Join(pairKeys, ","))
+		}
+		m[k] = true
+	}
+	return m, nil
 }
 
 func main() {
@@ -59,10 +81,15 @@ func main() {
 	flag.BoolVar(&o.peers, "peers", false, "compare the bridge's WebSocket fan-out with nats-server's and Centrifugo's instead")
 	flag.StringVar(&o.centrifugo, "centrifugo", ".tools/bin/centrifugo", "the centrifugo binary (-peers)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "bound of each measuring process")
+	only := flag.String("only", "", "run only these pairs, comma-separated: "+strings.Join(pairKeys, ","))
 	flag.Parse()
+	var err error
+	if o.only, err = parseOnly(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-compare:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
 	switch {
 	case o.curves:
 		err = curves(ctx, o, os.Stdout)
@@ -126,6 +153,7 @@ func median(v []float64) float64 {
 
 // row is one line of the ratio table.
 type row struct {
+	key      string // the -only pair it belongs to
 	name     string
 	ours     *side
 	peer     *side
@@ -190,70 +218,87 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 	embedded := []string{"--size", size, "--json"}
 	step := func(what string) { fmt.Fprintf(os.Stderr, "bench-compare: %s\n", what) }
 	for run := 1; run <= o.runs; run++ {
-		step(fmt.Sprintf("run %d/%d: JetStream async publish", run, o.runs))
-		asyncPeer.add(natsBench(ctx, o, url, "js", "pub", "async", "bench.async", "--stream", "benchasync", "--create", "--purge", "--msgs", itoa(c.async), "--size", size))
-		asyncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...)))
+		if o.selected("async") || o.selected("outbox") { // the async peer is the outbox's yardstick too
+			step(fmt.Sprintf("run %d/%d: JetStream async publish", run, o.runs))
+			asyncPeer.add(natsBench(ctx, o, url, "js", "pub", "async", "bench.async", "--stream", "benchasync", "--create", "--purge", "--msgs", itoa(c.async), "--size", size))
+		}
+		if o.selected("async") {
+			asyncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...)))
+		}
 
-		step(fmt.Sprintf("run %d/%d: JetStream sync publish", run, o.runs))
-		syncPeer.add(natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size))
-		syncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...)))
+		if o.selected("sync") {
+			step(fmt.Sprintf("run %d/%d: JetStream sync publish", run, o.runs))
+			syncPeer.add(natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size))
+			syncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...)))
+		}
 
-		step(fmt.Sprintf("run %d/%d: publisher → subscriber", run, o.runs))
-		e2ePeer.add(natsPubSub(ctx, o, url, c.core, size))
-		// A prefix outside the EVENTS stream: core messages that nothing
-		// stores, the flow of nats bench pub/sub.
-		e2eOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "e2e", "--mode", "core", "--prefix", "corebench", "--events", itoa(c.core)}, ext...)))
-		e2eAsync.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "e2e", "--mode", "async", "--events", itoa(c.core)}, ext...)))
+		if o.selected("e2e") {
+			step(fmt.Sprintf("run %d/%d: publisher → subscriber", run, o.runs))
+			e2ePeer.add(natsPubSub(ctx, o, url, c.core, size))
+			// A prefix outside the EVENTS stream: core messages that nothing
+			// stores, the flow of nats bench pub/sub.
+			e2eOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "e2e", "--mode", "core", "--prefix", "corebench", "--events", itoa(c.core)}, ext...)))
+			e2eAsync.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "e2e", "--mode", "async", "--events", itoa(c.core)}, ext...)))
+		}
 
-		step(fmt.Sprintf("run %d/%d: WebSocket fan-out, %d clients, saturated", run, o.runs, c.wsClients))
-		v, res, err := ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws", "--clients", itoa(c.wsClients), "--events", itoa(c.ws)}, embedded...))
-		wsOurs.add(v, res, err)
-		wsComplete = wsComplete && res != nil && res.Complete()
-		v, res, err = ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws-peer", "--clients", itoa(c.wsClients), "--events", itoa(c.ws)}, embedded...))
-		wsPeer.add(v, res, err)
-		// The bridge with room for the whole burst, as nats-server has
-		// (64 MiB a client): its fan-out rate when nothing is dropped.
-		v, res, err = ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws", "--clients", itoa(c.wsClients), "--events", itoa(c.ws), "--client-queue", itoa(2 * c.ws)}, embedded...))
-		wsBig.add(v, res, err)
-		wsBigComplete = wsBigComplete && res != nil && res.Complete()
+		if o.selected("ws") {
+			step(fmt.Sprintf("run %d/%d: WebSocket fan-out, %d clients, saturated", run, o.runs, c.wsClients))
+			v, res, err := ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws", "--clients", itoa(c.wsClients), "--events", itoa(c.ws)}, embedded...))
+			wsOurs.add(v, res, err)
+			wsComplete = wsComplete && res != nil && res.Complete()
+			v, res, err = ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws-peer", "--clients", itoa(c.wsClients), "--events", itoa(c.ws)}, embedded...))
+			wsPeer.add(v, res, err)
+			// The bridge with room for the whole burst, as nats-server has
+			// (64 MiB a client): its fan-out rate when nothing is dropped.
+			v, res, err = ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws", "--clients", itoa(c.wsClients), "--events", itoa(c.ws), "--client-queue", itoa(2 * c.ws)}, embedded...))
+			wsBig.add(v, res, err)
+			wsBigComplete = wsBigComplete && res != nil && res.Complete()
+		}
 
-		step(fmt.Sprintf("run %d/%d: WebSocket latency, %d ev/s × %d clients", run, o.runs, c.latRate, c.wsClients))
-		for _, sc := range []string{"ws", "ws-peer"} {
-			_, res, err := ours(ctx, o, "", append([]string{"--scenario", sc, "--clients", itoa(c.wsClients), "--rate", itoa(c.latRate), "--events", itoa(c.latEvents)}, embedded...))
-			p50, p99 := latOurs50, latOurs99
-			if sc == "ws-peer" {
-				p50, p99 = latPeer50, latPeer99
-			} else {
-				latComplete = latComplete && res != nil && res.Complete()
-			}
-			if res != nil && res.Latency != nil {
-				p50.add(res.Latency.P50, nil, err)
-				p99.add(res.Latency.P99, nil, nil)
-			} else {
-				p50.add(0, nil, err)
+		if o.selected("latency") {
+			step(fmt.Sprintf("run %d/%d: WebSocket latency, %d ev/s × %d clients", run, o.runs, c.latRate, c.wsClients))
+			for _, sc := range []string{"ws", "ws-peer"} {
+				_, res, err := ours(ctx, o, "", append([]string{"--scenario", sc, "--clients", itoa(c.wsClients), "--rate", itoa(c.latRate), "--events", itoa(c.latEvents)}, embedded...))
+				p50, p99 := latOurs50, latOurs99
+				if sc == "ws-peer" {
+					p50, p99 = latPeer50, latPeer99
+				} else {
+					latComplete = latComplete && res != nil && res.Complete()
+				}
+				if res != nil && res.Latency != nil {
+					p50.add(res.Latency.P50, nil, err)
+					p99.add(res.Latency.P99, nil, nil)
+				} else {
+					p50.add(0, nil, err)
+				}
 			}
 		}
 
-		step(fmt.Sprintf("run %d/%d: replay of %d stored events", run, o.runs, c.replay))
-		replayOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "replay", "--events", itoa(c.replay)}, ext...)))
-		replayPeer.add(natsBench(ctx, o, url, "js", "ordered", "--stream", broker.StreamName, "--msgs", itoa(c.replay)))
+		if o.selected("replay") {
+			step(fmt.Sprintf("run %d/%d: replay of %d stored events", run, o.runs, c.replay))
+			replayOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "replay", "--events", itoa(c.replay)}, ext...)))
+			replayPeer.add(natsBench(ctx, o, url, "js", "ordered", "--stream", broker.StreamName, "--msgs", itoa(c.replay)))
+		}
 
-		step(fmt.Sprintf("run %d/%d: outbox drain", run, o.runs))
-		outboxOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "outbox", "--events", itoa(c.outbox)}, ext...)))
+		if o.selected("outbox") {
+			step(fmt.Sprintf("run %d/%d: outbox drain", run, o.runs))
+			outboxOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "outbox", "--events", itoa(c.outbox)}, ext...)))
+		}
 	}
 
 	rows := []row{
-		{name: "PublishAsync vs nats bench js pub async", ours: asyncOurs, peer: asyncPeer, unit: "ev/s", target: 0.8, complete: true},
-		{name: "Publish (sync) vs nats bench js pub sync", ours: syncOurs, peer: syncPeer, unit: "ev/s", target: 0.9, complete: true},
-		{name: "publisher → subscriber (core, unstored) vs nats bench pub/sub", ours: e2eOurs, peer: e2ePeer, unit: "ev/s", target: 0.8, complete: true},
-		{name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
-		{name: fmt.Sprintf("WS fan-out %d clients vs nats-server websocket", c.wsClients), ours: wsOurs, peer: wsPeer, unit: "frames/s", target: 1.0, complete: wsComplete},
-		{name: fmt.Sprintf("  same, bridge --client-queue %d (no slow-consumer drops)", 2*c.ws), ours: wsBig, peer: wsPeer, unit: "frames/s", complete: wsBigComplete},
-		{name: fmt.Sprintf("WS latency p50, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs50, peer: latPeer50, unit: "ms", inverse: true, complete: latComplete},
-		{name: fmt.Sprintf("WS latency p99, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs99, peer: latPeer99, unit: "ms", inverse: true, complete: latComplete},
-		{name: fmt.Sprintf("replay %d stored events vs ordered consumer", c.replay), ours: replayOurs, peer: replayPeer, unit: "ev/s", target: 0.8, complete: true},
-		{name: "outbox drain (SQLite) vs nats bench js pub async", ours: outboxOurs, peer: asyncPeer, unit: "ev/s", target: 0.5, complete: true},
+		{key: "async", name: "PublishAsync vs nats bench js pub async", ours: asyncOurs, peer: asyncPeer, unit: "ev/s", target: 0.8, complete: true},
+		{key: "sync", name: "Publish (sync) vs nats bench js pub sync", ours: syncOurs, peer: syncPeer, unit: "ev/s", target: 0.9, complete: true},
+		{key: "e2e", name: "publisher → subscriber (core, unstored) vs nats bench pub/sub", ours: e2eOurs, peer: e2ePeer, unit: "ev/s", target: 0.8, complete: true},
+		{key: "e2e", name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
+		{key: "ws", name: fmt.Sprintf("WS fan-out %d clients vs nats-server websocket", c.wsClients), ours: wsOurs, peer: wsPeer, unit: "frames/s", target: 1.0, complete: wsComplete},
+		{key: "ws", name: fmt.Sprintf("  same, bridge --client-queue %d (no slow-consumer drops)", 2*c.ws), ours: wsBig, peer: wsPeer, unit: "frames/s", complete: wsBigComplete},
+		{key: "latency", name: fmt.Sprintf("WS latency p50, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs50, peer: latPeer50, unit: "ms", inverse: true, complete: latComplete},
+		{key: "latency", name: fmt.Sprintf("WS latency p99, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs99, peer: latPeer99, unit: "ms", inverse: true, complete: latComplete},
+		{key: "replay", name: fmt.Sprintf("replay %d stored events vs ordered consumer", c.replay), ours: replayOurs, peer: replayPeer, unit: "ev/s", target: 0.8, complete: true},
+		{key: "outbox", name: "outbox drain (SQLite) vs nats bench js pub async", ours: outboxOurs, peer: asyncPeer, unit: "ev/s", target: 0.5, complete: true},
 	}
+	rows = slices.DeleteFunc(rows, func(r row) bool { return !o.selected(r.key) })
 	printTable(w, o, rows, loadBefore, loadavg(), time.Since(start))
 	return nil
 }

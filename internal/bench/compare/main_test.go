@@ -46,3 +46,20 @@ func TestPrintTable(t *testing.T) {
 		}
 	}
 }
+
+func TestParseOnly(t *testing.T) {
+	m, err := parseOnly("outbox,replay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{only: m}
+	if !o.selected("outbox") || !o.selected("replay") || o.selected("async") {
+		t.Errorf("selected: outbox %v replay %v async %v, want true true false", o.selected("outbox"), o.selected("replay"), o.selected("async"))
+	}
+	if all := (options{}); !all.selected("ws") {
+		t.Error("no -only must select every pair")
+	}
+	if _, err := parseOnly("outbox,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("parseOnly(nope) = %v, want an error naming it", err)
+	}
+}
