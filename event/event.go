@@ -106,11 +106,11 @@ func (ev *Event) validate(dataIsJSON bool) error {
 	if err := validText("source", ev.Source); err != nil {
 		return err
 	}
-	if len(ev.Data) > 0 && (!isObject(ev.Data) || !dataIsJSON && !json.Valid(ev.Data)) {
+	if len(ev.Data) > 0 && (!isObject(ev.Data) || !dataIsJSON && !validJSON(ev.Data)) {
 		return fmt.Errorf("%w: data: must be a JSON object", ErrInvalid)
 	}
-	// json.Valid does not check UTF-8; frames built from Data go to browsers
-	// as WebSocket text, which must be UTF-8.
+	// validJSON, like json.Valid, does not check UTF-8; frames built from
+	// Data go to browsers as WebSocket text, which must be UTF-8.
 	if !utf8.Valid(ev.Data) {
 		return fmt.Errorf("%w: data: not valid UTF-8", ErrInvalid)
 	}
