@@ -1,0 +1,27 @@
+package publisher
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/arrwdb/arrwcdc/event"
+)
+
+// BenchmarkPrepare is the publisher's own work per event, without the
+// connection: fill, validate, encode, subject and headers.
+func BenchmarkPrepare(b *testing.B) {
+	p := &Publisher{prefix: "events", source: "bench-app-1", maxSize: event.DefaultMaxSize}
+	data := json.RawMessage(`{"document_id":"a1b2c3d4-e5f6-7890-abcd-ef1234567890",` +
+		`"title":"Attention Is All You Need (annotated copy)","num_chunks":42}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		ev := event.Event{Type: event.TypeDocumentAdded, LibraryID: "lib-1", Data: data}
+		m, err := p.prepare(&ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.Header.Get(hdrID) != ev.ID {
+			b.Fatalf("ce-id %q, want %q", m.Header.Get(hdrID), ev.ID)
+		}
+	}
+}
