@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -200,6 +201,8 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		e2eOurs       = &side{label: "arrwcdc bench e2e --mode core"}
 		e2eAsync      = &side{label: "arrwcdc bench e2e --mode async"}
 		e2ePeer       = &side{label: "nats bench pub + sub"}
+		asyncPeerH    = &side{label: "nats bench js pub async --dedup -H (arrwcdc's headers)"}
+		e2ePeerH      = &side{label: "nats bench pub + sub -H (arrwcdc's headers)"}
 		wsOurs        = &side{label: "arrwcdc bench ws"}
 		wsPeer        = &side{label: "arrwcdc bench ws-peer"}
 		wsBig         = &side{label: "arrwcdc bench ws --client-queue"}
@@ -223,6 +226,11 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 			asyncPeer.add(natsBench(ctx, o, url, "js", "pub", "async", "bench.async", "--stream", "benchasync", "--create", "--purge", "--msgs", itoa(c.async), "--size", size))
 		}
 		if o.selected("async") {
+			// The same load carrying what every arrwcdc message carries:
+			// a Nats-Msg-Id the stream tracks (--dedup) and the other six headers.
+			asyncPeerH.add(natsBench(ctx, o, url, append([]string{"js", "pub", "async", "bench.asynch", "--stream", "benchasynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...))
+		}
+		if o.selected("async") {
 			asyncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...)))
 		}
 
@@ -235,6 +243,7 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		if o.selected("e2e") {
 			step(fmt.Sprintf("run %d/%d: publisher → subscriber", run, o.runs))
 			e2ePeer.add(natsPubSub(ctx, o, url, c.core, size))
+			e2ePeerH.add(natsPubSub(ctx, o, url, c.core, size, headerArgs(true)...))
 			// A prefix outside the EVENTS stream: core messages that nothing
 			// stores, the flow of nats bench pub/sub.
 			e2eOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "e2e", "--mode", "core", "--prefix", "corebench", "--events", itoa(c.core)}, ext...)))
@@ -288,8 +297,10 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 
 	rows := []row{
 		{key: "async", name: "PublishAsync vs nats bench js pub async", ours: asyncOurs, peer: asyncPeer, unit: "ev/s", target: 0.8, complete: true},
+		{key: "async", name: "  same, peer with arrwcdc's 7 headers and dedup", ours: asyncOurs, peer: asyncPeerH, unit: "ev/s", complete: true},
 		{key: "sync", name: "Publish (sync) vs nats bench js pub sync", ours: syncOurs, peer: syncPeer, unit: "ev/s", target: 0.9, complete: true},
 		{key: "e2e", name: "publisher → subscriber (core, unstored) vs nats bench pub/sub", ours: e2eOurs, peer: e2ePeer, unit: "ev/s", target: 0.8, complete: true},
+		{key: "e2e", name: "  same, peer with arrwcdc's 7 headers", ours: e2eOurs, peer: e2ePeerH, unit: "ev/s", complete: true},
 		{key: "e2e", name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
 		{key: "ws", name: fmt.Sprintf("WS fan-out %d clients vs nats-server websocket", c.wsClients), ours: wsOurs, peer: wsPeer, unit: "frames/s", target: 1.0, complete: wsComplete},
 		{key: "ws", name: fmt.Sprintf("  same, bridge --client-queue %d (no slow-consumer drops)", 2*c.ws), ours: wsBig, peer: wsPeer, unit: "frames/s", complete: wsBigComplete},
@@ -456,13 +467,58 @@ func natsBench(ctx context.Context, o options, url string, args ...string) (floa
 
 // natsPubSub runs nats bench sub and nats bench pub on one subject and
 // returns the subscriber's msgs/sec.
-func natsPubSub(ctx context.Context, o options, url string, n int, size string) (float64, *bench.Result, error) {
+// lockedBuffer is a bytes.Buffer that a running command may write while
+// the caller reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Bytes() []byte { return []byte(b.String()) }
+
+// headerArgs are nats bench -H flags for the headers the publisher puts
+// on every message, with the values of a bench event (TestHeaderArgs checks
+// the names against a real publish). withMsgID adds a fixed Nats-Msg-Id;
+// JetStream runs use --dedup instead, which sets a fresh one per message.
+func headerArgs(withMsgID bool) []string {
+	const id = "019abc4e-5f6a-7b8c-9d0e-1f2a3b4c5d6e"
+	h := []string{
+		"Content-Type:application/json",
+		"ce-specversion:1.0",
+		"ce-id:" + id,
+		"ce-type:document.added",
+		"ce-source:arrwcdc-bench",
+		"ce-time:2026-11-25T21:40:00.123456Z",
+	}
+	if withMsgID {
+		h = append(h, "Nats-Msg-Id:"+id)
+	}
+	var args []string
+	for _, kv := range h {
+		args = append(args, "-H", kv)
+	}
+	return args
+}
+
+func natsPubSub(ctx context.Context, o options, url string, n int, size string, pubArgs ...string) (float64, *bench.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	subj := "bench.core." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	sub := exec.CommandContext(ctx, o.nats, "--server", url, "bench", "sub", subj, "--msgs", itoa(n), "--size", size, "--no-progress")
-	var subOut bytes.Buffer
-	sub.Stdout, sub.Stderr = &subOut, &subOut
+	subOut := &lockedBuffer{}
+	sub.Stdout, sub.Stderr = subOut, subOut
 	if err := sub.Start(); err != nil {
 		return 0, nil, err
 	}
@@ -472,7 +528,7 @@ func natsPubSub(ctx context.Context, o options, url string, n int, size string) 
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	pubOut, pubErr := exec.CommandContext(ctx, o.nats, "--server", url, "bench", "pub", subj, "--msgs", itoa(n), "--size", size, "--no-progress").CombinedOutput()
+	pubOut, pubErr := exec.CommandContext(ctx, o.nats, append([]string{"--server", url, "bench", "pub", subj, "--msgs", itoa(n), "--size", size, "--no-progress"}, pubArgs...)...).CombinedOutput()
 	waitErr := sub.Wait()
 	m := statsRe.FindAllSubmatch(subOut.Bytes(), -1)
 	if len(m) == 0 {

@@ -2,10 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/testnats"
+	"github.com/arrwdb/arrwcdc/publisher"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -61,5 +68,44 @@ func TestParseOnly(t *testing.T) {
 	}
 	if _, err := parseOnly("outbox,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("parseOnly(nope) = %v, want an error naming it", err)
+	}
+}
+
+// TestHeaderArgs checks that the peer's -H flags name exactly the headers
+// a real publisher puts on an event, so the "same headers" rows compare
+// like with like.
+func TestHeaderArgs(t *testing.T) {
+	b := testnats.Broker(t)
+	nc := testnats.Conn(t, b.ClientURL())
+	sub, err := nc.SubscribeSync("events.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publisher.New(nc, publisher.WithCoreNATS(), publisher.WithSource("arrwcdc-bench"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	if _, err := pub.Publish(context.Background(), event.Event{Type: event.TypeDocumentAdded, LibraryID: "lib-1"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for k := range m.Header {
+		got = append(got, strings.ToLower(k))
+	}
+	var want []string
+	args := headerArgs(true)
+	for i := 1; i < len(args); i += 2 {
+		k, _, _ := strings.Cut(args[i], ":")
+		want = append(want, strings.ToLower(k))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("publisher sends headers %v, the peer's -H flags name %v", got, want)
 	}
 }
