@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -127,7 +128,7 @@ func (ev *Event) CheckSubject(subject string) error {
 	if s.LibraryID != ev.LibraryID {
 		return fmt.Errorf("%w: library_id %q disagrees with subject %q", ErrInvalid, ev.LibraryID, subject)
 	}
-	if s.Entity+"."+s.Action != ev.Type {
+	if entity, action, _ := strings.Cut(ev.Type, "."); entity != s.Entity || action != s.Action {
 		return fmt.Errorf("%w: type %q disagrees with subject %q", ErrInvalid, ev.Type, subject)
 	}
 	return nil
