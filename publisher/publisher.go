@@ -81,7 +81,8 @@ type Publisher struct {
 	core       bool
 	stallWait  jetstream.PublishOpt
 	log        *zap.Logger
-	futures    sync.Map // *nats.Msg -> *Future, async publishes awaiting their ack
+	futuresMu  sync.Mutex
+	futures    map[*nats.Msg]*Future // async publishes awaiting their ack
 	published  atomic.Uint64
 	failed     atomic.Uint64
 	invalid    atomic.Uint64
@@ -120,6 +121,7 @@ func New(nc *nats.Conn, opts ...Option) (*Publisher, error) {
 		core:      o.core,
 		stallWait: jetstream.WithStallWait(o.timeout),
 		log:       o.log.Named("publisher"),
+		futures:   make(map[*nats.Msg]*Future),
 		idle:      make(chan struct{}),
 	}
 	if !o.core {
@@ -210,9 +212,9 @@ func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
 	// Register before sending: the ack may come before PublishMsgAsync
 	// returns.
 	p.pending.Add(1)
-	p.futures.Store(m, f)
+	p.storeFuture(m, f)
 	if _, err := p.js.PublishMsgAsync(m, p.stallWait); err != nil {
-		p.futures.Delete(m)
+		p.takeFuture(m)
 		p.pending.Add(-1)
 		p.failed.Add(1)
 		p.release()
@@ -227,11 +229,10 @@ func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
 // onAck resolves the future of an acknowledged async publish. It runs on
 // the client's ack goroutine, so it must not block.
 func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, pa *jetstream.PubAck) {
-	v, ok := p.futures.LoadAndDelete(m)
-	if !ok {
+	f := p.takeFuture(m)
+	if f == nil {
 		return
 	}
-	f := v.(*Future)
 	// Counters first, so that Stats agrees with a resolved Future; release
 	// last, so that Close returns only after the Future resolved.
 	p.pending.Add(-1)
@@ -241,17 +242,35 @@ func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, pa *jetstream.PubA
 
 // onError resolves the future of a failed async publish: an error from the
 // stream, no stream, an ack timeout, a reconnect, or Close giving up. The
-// client may report one message twice; LoadAndDelete keeps the first.
+// client may report one message twice; takeFuture keeps the first.
 func (p *Publisher) onError(_ jetstream.JetStream, m *nats.Msg, err error) {
-	v, ok := p.futures.LoadAndDelete(m)
-	if !ok {
+	f := p.takeFuture(m)
+	if f == nil {
 		return
 	}
-	f := v.(*Future)
 	p.failed.Add(1)
 	p.pending.Add(-1)
 	f.resolve(Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err))
 	p.release()
+}
+
+// storeFuture registers the future of the async publish of m. A plain map
+// under a mutex: sync.Map allocated a node per publish.
+func (p *Publisher) storeFuture(m *nats.Msg, f *Future) {
+	p.futuresMu.Lock()
+	p.futures[m] = f
+	p.futuresMu.Unlock()
+}
+
+// takeFuture removes and returns the future of m, nil if there is none.
+func (p *Publisher) takeFuture(m *nats.Msg) *Future {
+	p.futuresMu.Lock()
+	defer p.futuresMu.Unlock()
+	f, ok := p.futures[m]
+	if ok {
+		delete(p.futures, m)
+	}
+	return f
 }
 
 func (p *Publisher) acked(id string, pa *jetstream.PubAck) Ack {
