@@ -201,6 +201,7 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		e2eOurs       = &side{label: "arrwcdc bench e2e --mode core"}
 		e2eAsync      = &side{label: "arrwcdc bench e2e --mode async"}
 		e2ePeer       = &side{label: "nats bench pub + sub"}
+		syncPeerH     = &side{label: "nats bench js pub sync --dedup -H (arrwcdc's headers)"}
 		asyncPeerH    = &side{label: "nats bench js pub async --dedup -H (arrwcdc's headers)"}
 		e2ePeerH      = &side{label: "nats bench pub + sub -H (arrwcdc's headers)"}
 		wsOurs        = &side{label: "arrwcdc bench ws"}
@@ -237,6 +238,7 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		if o.selected("sync") {
 			step(fmt.Sprintf("run %d/%d: JetStream sync publish", run, o.runs))
 			syncPeer.add(natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size))
+			syncPeerH.add(natsBench(ctx, o, url, append([]string{"js", "pub", "sync", "bench.synch", "--stream", "benchsynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...))
 			syncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...)))
 		}
 
@@ -299,6 +301,7 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		{key: "async", name: "PublishAsync vs nats bench js pub async", ours: asyncOurs, peer: asyncPeer, unit: "ev/s", target: 0.8, complete: true},
 		{key: "async", name: "  same, peer with arrwcdc's 7 headers and dedup", ours: asyncOurs, peer: asyncPeerH, unit: "ev/s", complete: true},
 		{key: "sync", name: "Publish (sync) vs nats bench js pub sync", ours: syncOurs, peer: syncPeer, unit: "ev/s", target: 0.9, complete: true},
+		{key: "sync", name: "  same, peer with arrwcdc's 7 headers and dedup", ours: syncOurs, peer: syncPeerH, unit: "ev/s", complete: true},
 		{key: "e2e", name: "publisher → subscriber (core, unstored) vs nats bench pub/sub", ours: e2eOurs, peer: e2ePeer, unit: "ev/s", target: 0.8, complete: true},
 		{key: "e2e", name: "  same, peer with arrwcdc's 7 headers", ours: e2eOurs, peer: e2ePeerH, unit: "ev/s", complete: true},
 		{key: "e2e", name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
