@@ -12,12 +12,16 @@ import (
 )
 
 const (
-	// replayPull is how many stored messages an ordered consumer buffers in
-	// the bridge ahead of its reader.
-	replayPull = 256
+	// replayPullBytes is how many bytes of stored messages an ordered
+	// consumer buffers in the bridge ahead of its reader (see replayPull):
+	// bounded in bytes, so that a resuming client costs at most that
+	// whatever the event size. It is about 7 000 events of 300 bytes with
+	// their headers; pulls of 256 messages left the replay waiting on
+	// round trips.
+	replayPullBytes = 4 << 20
 	// replayAhead is how many read events wait for a resuming client's
-	// writer; with replayPull, what the bridge holds for one resuming
-	// client at most.
+	// writer; with replayPullBytes, what the bridge holds for one
+	// resuming client at most.
 	replayAhead = 64
 	// replayInactive lets the server delete an ordered consumer whose
 	// bridge vanished without deleting it.
@@ -103,7 +107,7 @@ func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem
 			return 0, false, nil
 		}
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(replayPull))
+	msgs, err := cons.Messages(jetstream.PullMaxBytes(b.replayPull()))
 	if err != nil {
 		return 0, true, err
 	}
@@ -128,6 +132,15 @@ func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem
 			return next, false, nil
 		}
 	}
+}
+
+// replayPull is the byte bound of a replay consumer's pulls: at least
+// replayPullBytes, and room for two of the largest messages the server
+// accepts (its max payload counts the headers too), so that no stored
+// message can be larger than a pull: below one message the pull would
+// stall (nats.go PullMaxBytes).
+func (b *Bridge) replayPull() int {
+	return int(max(replayPullBytes, 2*b.nc.MaxPayload()))
 }
 
 // deleteConsumer deletes a finished ordered consumer rather than leaving
