@@ -17,7 +17,13 @@ import (
 // that the embedded broker's start-up lines do not bury the figures. The
 // result is printed even when deliveries are missing; the command then
 // fails with bench.ErrIncomplete.
+//
+// A process started by the conns scenario as one of its client processes
+// (bench.ConnsClientRequested) runs bench.RunConnsClient instead.
 func runBench(ctx context.Context, cfg config.Config, e env) error {
+	if bench.ConnsClientRequested() {
+		return bench.RunConnsClient(ctx, e.stdin, e.stdout)
+	}
 	log := e.log
 	if cfg.LogLevel != "debug" {
 		log = log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))

@@ -23,7 +23,7 @@ import (
 )
 
 // Scenarios are the names [Config.Scenario] accepts.
-var Scenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox"}
+var Scenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox", "conns"}
 
 // DefaultEvents is the number of events of each scenario when
 // [Config.Events] is 0: enough for a few seconds on a 2-core machine.
@@ -97,6 +97,13 @@ type Config struct {
 	CPUProfile, MemProfile string
 	// Progress, if set, is updated while the run goes on.
 	Progress *Progress
+	// ConnsPerProcess is the most client sockets one client process of
+	// conns holds; 0 means [DefaultConnsPerProcess].
+	ConnsPerProcess int
+	// ClientArgs are the arguments of conns's client processes (this
+	// binary again, with an environment variable that makes it one: see
+	// [ConnsClientRequested]); nil means {"bench"}.
+	ClientArgs []string
 }
 
 func (c Config) withDefaults() Config {
@@ -149,7 +156,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("bench: mode %q: want sync, async or core", c.Mode))
 	}
-	if c.Events < 0 || c.Size < 0 || c.Size > 1<<20 || !(c.Rate >= 0) || c.Clients < 0 || c.Libraries < 0 || c.Duration < 0 || c.Drain < 0 || c.ClientQueue < 0 {
+	if c.Events < 0 || c.Size < 0 || c.Size > 1<<20 || !(c.Rate >= 0) || c.Clients < 0 || c.Libraries < 0 || c.Duration < 0 || c.Drain < 0 || c.ClientQueue < 0 || c.ConnsPerProcess < 0 {
 		errs = append(errs, fmt.Errorf("bench: a count, size, rate or duration out of range"))
 	}
 	if c.Scenario == "ws-peer" && len(c.NATSURL) > 0 {
@@ -200,7 +207,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		Rate: cfg.Rate, Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		LoadBefore: loadAverage(),
 	}
-	if !strings.HasPrefix(cfg.Scenario, "ws") {
+	if !strings.HasPrefix(cfg.Scenario, "ws") && cfg.Scenario != "conns" {
 		res.Clients = 0
 	}
 	var run func(context.Context, *Result) error
@@ -219,6 +226,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		run = r.runReplay
 	case "outbox":
 		run = r.runOutbox
+	case "conns":
+		run = r.runConns
 	}
 	if err := r.connect(ctx); err != nil {
 		return nil, err

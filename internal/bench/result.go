@@ -65,6 +65,10 @@ type Result struct {
 	AllocsPerEvent float64 `json:"allocs_per_event"`
 	BytesPerEvent  float64 `json:"alloc_bytes_per_event"`
 
+	// Conns holds the conns scenario's figures (idle memory per
+	// connection, connections held); nil for the other scenarios.
+	Conns *ConnsFigures `json:"conns,omitempty"`
+
 	// Unsupported is set, and nothing was measured, when the server
 	// refused the scenario (a bridge without since_seq, say).
 	Unsupported string   `json:"unsupported,omitempty"`
@@ -195,6 +199,21 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("latency", fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s ms  (%s)",
 			trimFloat(l.P50), trimFloat(l.P90), trimFloat(l.P99), trimFloat(l.P999), trimFloat(l.Max), r.LatencyOf))
 	}
+	if c := r.Conns; c != nil {
+		held := fmt.Sprintf("%s of %s requested, from %d client processes (%s), connected in %.1f s",
+			count(int64(c.Held)), count(int64(c.Requested)), c.ClientProcesses, strings.Join(c.SourceAddrs, ", "), c.ConnectSeconds)
+		if c.CappedByFDLimit {
+			held += fmt.Sprintf("  CAPPED by RLIMIT_NOFILE %d", c.FDLimit)
+		}
+		row("connections held", held)
+		row("idle memory/conn", fmt.Sprintf("%s B VmRSS (%.1f KiB), %s B heap+stack (%s B stack), %s goroutines (bridge process, after GC); %s B VmRSS once freed pages are returned",
+			count(c.IdleBytesPerConn), float64(c.IdleBytesPerConn)/1024, count(c.IdleHeapStackPerConn), count(c.IdleStackPerConn),
+			trimFloat(c.GoroutinesPerConn), count(c.IdleScavengedPerConn)))
+		row("bridge process", fmt.Sprintf("VmRSS %s -> %s, heap+stack %s -> %s, goroutines %d -> %d",
+			mib(c.RSSBefore), mib(c.RSSIdle), mib(c.HeapStackBefore), mib(c.HeapStackIdle), c.GoroutinesBefore, c.GoroutinesIdle))
+		row("clients complete", fmt.Sprintf("%s of %s received every event of their library; client processes' VmRSS %s",
+			count(c.Complete), count(int64(c.Held)), mib(c.ClientRSS)))
+	}
 	row("memory", fmt.Sprintf("RSS %s, peak %s (whole process)", mib(r.RSSBytes), mib(r.PeakRSSBytes)))
 	row("allocations", fmt.Sprintf("%s (%s/event), %s (%s/event), %d GCs",
 		count(int64(r.Mallocs)), trimFloat(r.AllocsPerEvent), mib(r.AllocBytes), byteSize(r.BytesPerEvent), r.GCs))
@@ -234,7 +253,7 @@ func (r *Result) title() string {
 
 func (r *Result) deliveryUnit() string {
 	switch r.Scenario {
-	case "ws", "ws-peer", "ws-centrifugo", "replay":
+	case "ws", "ws-peer", "ws-centrifugo", "replay", "conns":
 		return "frames"
 	case "e2e":
 		return "deliveries"
