@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +138,7 @@ type queries struct {
 	insertIfRoom string // the same, plus maxRows: inserts nothing when the id span reaches it
 	count        string
 	oldest       string // created_at of the row with the lowest id
-	claim        string // the next batch in id order; arg: limit
+	claim        string // the next batch in id order; args: after (exclusive), limit
 	dead         string // copy one row to the dead-letter table; args: failed_at, reason, id
 	deadN        string // rows in the dead-letter table
 }
@@ -153,7 +154,7 @@ func (d Dialect) queries(table string) queries {
 			` WHERE COALESCE((SELECT MAX(id) FROM ` + table + `) - (SELECT MIN(id) FROM ` + table + `) + 1, 0) < ` + d.ph(5),
 		count:  `SELECT COUNT(*) FROM ` + table,
 		oldest: `SELECT created_at FROM ` + table + ` ORDER BY id LIMIT 1`,
-		claim:  `SELECT id, event_id, payload FROM ` + table + ` ORDER BY id LIMIT ` + d.ph(1),
+		claim:  `SELECT id, event_id, payload FROM ` + table + ` WHERE id > ` + d.ph(1) + ` ORDER BY id LIMIT ` + d.ph(2),
 		dead: `INSERT INTO ` + table + deadSuffix + ` (id, event_id, subject, payload, created_at, failed_at, reason) ` +
 			`SELECT id, event_id, subject, payload, created_at, ` + d.ph(1) + `, ` + d.ph(2) + ` FROM ` + table + ` WHERE id = ` + d.ph(3),
 		deadN: `SELECT COUNT(*) FROM ` + table + deadSuffix,
@@ -166,9 +167,60 @@ func (d Dialect) queries(table string) queries {
 	return q
 }
 
-// deleteIDs is the statement that removes n rows by id.
-func (d Dialect) deleteIDs(table string, n int) string {
-	return `DELETE FROM ` + table + ` WHERE id IN (` + d.phs(1, n) + `)`
+// deleteIDs yields the statements, with their arguments, that remove the
+// rows of ids (sorted, distinct). Consecutive ids become one range — a
+// batch relayed in full is one "id BETWEEN first AND last" — and the
+// others go into an IN list; each statement has at most deleteTerms
+// placeholders.
+func (d Dialect) deleteIDs(table string, ids []int64) iter.Seq2[string, []any] {
+	return func(yield func(string, []any) bool) {
+		var (
+			ranges, singles []any
+			n               int
+		)
+		flush := func() bool {
+			if n == 0 {
+				return true
+			}
+			var b strings.Builder
+			b.WriteString(`DELETE FROM ` + table + ` WHERE `)
+			args := make([]any, 0, n)
+			for i := 0; i < len(ranges); i += 2 {
+				if i > 0 {
+					b.WriteString(` OR `)
+				}
+				b.WriteString(`id BETWEEN ` + d.ph(len(args)+1) + ` AND ` + d.ph(len(args)+2))
+				args = append(args, ranges[i], ranges[i+1])
+			}
+			if len(singles) > 0 {
+				if len(ranges) > 0 {
+					b.WriteString(` OR `)
+				}
+				b.WriteString(`id IN (` + d.phs(len(args)+1, len(singles)) + `)`)
+				args = append(args, singles...)
+			}
+			ranges, singles, n = ranges[:0], singles[:0], 0
+			return yield(b.String(), args)
+		}
+		for i := 0; i < len(ids); {
+			j := i + 1
+			for j < len(ids) && ids[j] == ids[j-1]+1 {
+				j++
+			}
+			if n+2 > deleteTerms && !flush() {
+				return
+			}
+			if j-i == 1 {
+				singles = append(singles, ids[i])
+				n++
+			} else {
+				ranges = append(ranges, ids[i], ids[j-1])
+				n += 2
+			}
+			i = j
+		}
+		flush()
+	}
 }
 
 // uniqueViolation reports whether err is a unique-constraint violation of

@@ -42,6 +42,15 @@
 // publish that fails (broker down, no ack in time) leaves its row, and the
 // relay retries after an exponential backoff (50 ms doubling to 2 s).
 //
+// On SQLite the relay pipelines its batches: while one batch waits for
+// its acks and its delete, the next ones are claimed and published (at
+// most six batches await their acks at once), and the rows of the batches
+// acknowledged in the meantime are deleted in one transaction. The broker
+// is kept busy while the relay reads, decodes and fsyncs, and one commit
+// covers several batches. On PostgreSQL each batch is claimed, published,
+// acknowledged and deleted in turn, in the transaction that holds its row
+// locks (see below).
+//
 // A crash anywhere — before the publish, after it, after the ack but
 // before the delete — only ever causes a re-send, never a loss: a row is
 // deleted only after its ack. The stream drops a re-sent event whose id it
@@ -64,11 +73,26 @@
 // # Ordering
 //
 // One relay publishes rows in id order, and JetStream stores the
-// publishes of one connection in the order they were sent, so events are
-// stored in the order their rows were added — with two exceptions. When a
-// publish fails, events behind it in the same batch may already be
-// stored, and the failed one is stored after them on the retry. On
-// PostgreSQL, ids come from a sequence when rows are inserted, not when
+// publishes of one connection in the order they were sent, so as long as
+// publishes succeed, events are stored in the order their rows were
+// added, pipelined batches included: a batch is published after the one
+// before it, on the same connection.
+//
+// When a publish fails, the events sent after it before the relay learnt
+// of the failure may already be stored, and the failed one is stored after
+// them when it is retried. The relay then stops publishing, lets the
+// publishes in flight settle, deletes the rows acknowledged, waits its
+// backoff and sends the lowest remaining row alone; only once that one is
+// acknowledged does it go on with whole batches. So a failure moves the
+// failed events behind at most the window that was in flight — the rest
+// of their batch and, on SQLite, up to five batches after it (under 3,072
+// events with the default batch size) — and never further: while the
+// lowest row keeps failing, nothing behind it is published. An ack that
+// timed out may have been stored after all; the retry is then a duplicate
+// that the stream drops, and the order is kept. An event that can never be
+// published is dead-lettered (above) rather than retried.
+//
+// On PostgreSQL, ids come from a sequence when rows are inserted, not when
 // they commit, so a transaction that commits later may carry lower ids
 // than rows already relayed; the order then follows commits. Events added
 // in one transaction, or in transactions that follow one another, keep
@@ -84,7 +108,10 @@
 // relay on the same file would publish the same rows again (the stream
 // drops them as duplicates, but the work is wasted). The relay reads and
 // publishes outside any transaction and takes the write lock only for the
-// short delete, so writers are not held up while it waits for acks.
+// short delete, so writers are not held up while it waits for acks. Its
+// pipelined claims continue after the last id claimed: SQLite has one
+// writer at a time and AUTOINCREMENT ids never go back, so a row committed
+// later always has a higher id.
 //
 // SQLite has one write lock per file, and its busy handler is not fair: a
 // goroutine that commits back to back can keep the relay from deleting
@@ -100,7 +127,11 @@
 // transaction that it holds while publishing the batch, so relays take
 // disjoint batches and share the work. Keep batches moderate
 // ([WithBatchSize]): a relay holds that many row locks for up to the
-// publisher's ack timeout.
+// publisher's ack timeout. For the same reason a PostgreSQL relay does
+// not pipeline: a batch in flight would hold its locks in a transaction
+// of its own while the next one is claimed, and a later claim that starts
+// after the last id claimed could pass over rows committed late with lower
+// ids (see "Ordering").
 //
 // [Outbox.Migrate] creates the table (and its dead-letter table):
 //

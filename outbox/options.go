@@ -20,9 +20,12 @@ const (
 	// DefaultMaxRows bounds the outbox: Add fails with [ErrFull] beyond it.
 	// A million events of about 300 bytes is about 300 MB.
 	DefaultMaxRows = 1_000_000
-	// DefaultBatchSize is how many rows a relay publishes before it waits
-	// for their acks and deletes them.
-	DefaultBatchSize = 256
+	// DefaultBatchSize is how many rows a relay claims and publishes at a
+	// time. A SQLite relay has at most six batches' worth of publishes
+	// awaiting their acks (see [Relay.Run]): 3,072 by default, below the
+	// publisher's default [publisher.DefaultMaxPending] of 4,096, so that
+	// it never stalls there.
+	DefaultBatchSize = 512
 	// DefaultPollInterval is how often an idle relay looks for new rows
 	// when nobody calls Notify.
 	DefaultPollInterval = 100 * time.Millisecond
@@ -169,9 +172,13 @@ func defaultRelayOptions() relayOptions {
 	}
 }
 
-// WithBatchSize sets how many rows the relay publishes before it waits for
-// their acks and deletes them. The default is 256; n must be 1 to 10,000.
-// On PostgreSQL it is also how many rows one relay holds locked at once.
+// WithBatchSize sets how many rows the relay claims and publishes at a
+// time. The default is 512; n must be 1 to 10,000. A PostgreSQL relay
+// waits for a batch's acks and deletes it before it claims the next, and
+// holds that many rows locked meanwhile; a SQLite relay publishes the next
+// batches while the earlier ones await their acks, up to six batches'
+// worth in all, so keep n at most a sixth of the publisher's
+// [publisher.WithMaxPending] (or raise that), or PublishAsync blocks.
 func WithBatchSize(n int) RelayOption {
 	return func(o *relayOptions) error {
 		if n < 1 || n > maxBatchSize {

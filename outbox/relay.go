@@ -1,10 +1,13 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -19,10 +22,20 @@ import (
 // running.
 var ErrRelayRunning = errors.New("outbox: relay already running")
 
-// batchTimeout bounds one round of the relay from claim to commit, acks
-// included (the publisher's own ack timeout, 5 s by default, should be
-// well below it). A round cut short re-sends its batch later.
-const batchTimeout = time.Minute
+const (
+	// batchTimeout bounds the wait for one batch's acks, and one delete
+	// transaction (the publisher's own ack timeout, 5 s by default, should
+	// be well below it). A batch cut short is sent again later.
+	batchTimeout = time.Minute
+	// pipelineDepth is how many published batches the SQLite relay lets
+	// queue up for settle while it claims and publishes the next one.
+	// Awaiting their acks at once are at most 2*pipelineDepth+2 batches:
+	// a group in settle (one batch plus the pipelineDepth it took from the
+	// queue), a full queue again, and the batch being published.
+	pipelineDepth = 2
+	// deleteTerms bounds the placeholders of one DELETE statement.
+	deleteTerms = 1000
+)
 
 // Relay publishes an outbox's rows in id order and deletes each row once
 // JetStream acknowledged its event. Create one with [NewRelay] and call
@@ -74,13 +87,22 @@ func (r *Relay) Notify() {
 // [ErrRelayRunning] if the relay is already running, and with an error
 // wrapping [publisher.ErrClosed] if the publisher is closed under it.
 //
-// Each round claims up to [WithBatchSize] rows in id order, publishes them
-// asynchronously, waits for the acks (at most the publisher's default
-// timeout) and deletes the acknowledged rows. Rows whose publish failed
-// stay and are retried after a backoff ([WithBackoff]). When ctx ends
-// during a round, Run stops waiting for acks, deletes the rows already
-// acknowledged and returns; the others are sent again by the next relay,
-// and the stream's duplicate window drops the repeats.
+// The relay claims up to [WithBatchSize] rows at a time in id order,
+// publishes them asynchronously, waits for the acks (each within the
+// publisher's default timeout) and deletes the acknowledged rows. On
+// SQLite the batches are pipelined: while a batch awaits its acks and its
+// delete, the next ones are claimed and published, and the rows of the
+// batches acknowledged meanwhile are deleted in one transaction. On
+// PostgreSQL each batch is claimed, published, acknowledged and deleted
+// in turn, inside the transaction that holds its row locks.
+//
+// Rows whose publish failed stay: the relay stops publishing, lets the
+// publishes in flight settle, deletes what was acknowledged, waits a
+// backoff ([WithBackoff]) and sends the lowest remaining row alone before
+// it goes on with whole batches (see "Ordering" in the package doc).
+// When ctx ends, Run stops publishing and waiting for acks, deletes the
+// rows already acknowledged and returns; the others are sent again by the
+// next relay, and the stream's duplicate window drops the repeats.
 func (r *Relay) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return ErrRelayRunning
@@ -90,18 +112,31 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer r.o.unregister(r.wake)
 
 	backoff := r.opts.minBackoff
+	probe := false // the last attempt failed: send one row first
 	// Since Go 1.23 Stop and Reset leave no stale tick behind: no draining.
 	idle := time.NewTimer(r.opts.poll)
 	idle.Stop()
 	defer idle.Stop()
 	for ctx.Err() == nil {
-		n, err := r.round(ctx)
+		var (
+			n   int
+			err error
+		)
+		switch {
+		case probe:
+			n, err = r.round(ctx, 1)
+		case r.o.dialect == SQLite:
+			n, err = r.pipeline(ctx)
+		default:
+			n, err = r.round(ctx, r.opts.batch)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, publisher.ErrClosed):
 			return fmt.Errorf("outbox: relay: %w", err)
 		case err != nil:
+			probe = true
 			r.noteFailure(err, backoff)
 			idle.Reset(backoff)
 			select {
@@ -112,6 +147,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			backoff = min(2*backoff, r.opts.maxBackoff)
 			continue
 		}
+		probe = false
 		if r.failing {
 			r.failing = false
 			r.log.Info("relay recovered")
@@ -156,10 +192,25 @@ type dead struct {
 	reason string
 }
 
-// round relays one batch. It returns the number of rows claimed and the
-// first publish error, if any; rows acknowledged before or after that
+// inflight is a row whose event was handed to the publisher.
+type inflight struct {
+	id int64
+	f  *publisher.Future
+}
+
+// flight is a claimed batch after publishing: the rows sent, in id order,
+// and the rows found unpublishable.
+type flight struct {
+	sent     []inflight
+	dead     []dead
+	deadline time.Time // for the acks
+}
+
+// round relays one batch of up to limit rows and waits until it is done:
+// claim, publish, acks, delete. It returns the number of rows claimed and
+// the first publish error, if any; rows acknowledged before or after that
 // error are deleted all the same.
-func (r *Relay) round(ctx context.Context) (int, error) {
+func (r *Relay) round(ctx context.Context, limit int) (int, error) {
 	// The round's context is not Run's: after a cancellation the round
 	// still records the acks it got, so that those events are not sent
 	// again needlessly. It only stops waiting for the others.
@@ -180,56 +231,196 @@ func (r *Relay) round(ctx context.Context) (int, error) {
 	// The claim itself may stop with Run: nothing is in flight yet.
 	claimCtx, stopClaim := context.WithCancel(bctx)
 	unhook := context.AfterFunc(ctx, stopClaim)
-	rows, err := r.claim(claimCtx, tx)
+	rows, err := r.claim(claimCtx, tx, math.MinInt64, limit)
 	unhook()
 	stopClaim()
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-
-	type inflight struct {
-		id int64
-		f  *publisher.Future
+	f, sendErr := r.send(rows, nil)
+	acked, ackErr := r.await(ctx, f)
+	if err := r.finish(bctx, tx, acked, f.dead); err != nil {
+		// The acknowledged rows stay and are sent again: duplicates the
+		// stream drops.
+		return len(rows), errors.Join(sendErr, ackErr, err)
 	}
+	r.o.relayed.Add(uint64(len(acked)))
+	return len(rows), cmp.Or(sendErr, ackErr)
+}
+
+// pipeline drains a SQLite outbox with batches in flight: this goroutine
+// claims each batch after the previous one (WHERE id > the last id
+// claimed) and publishes it, while a second goroutine awaits the acks of
+// the batches sent and deletes their rows. At most pipelineDepth batches
+// wait between the two; whatever the second finds waiting when it is done
+// with a batch, it awaits too and deletes in the same transaction, so the
+// deletes (one fsync each) keep up however slow the disk is.
+//
+// It returns when a claim finds no more rows, at the first failure (a
+// publish or an ack that failed, a delete that failed) or when ctx ends,
+// and always after the second goroutine has settled every batch sent: the
+// acknowledged rows are deleted, and the next call claims from the lowest
+// id again. It returns the number of rows claimed and the errors.
+//
+// The cursor is safe on SQLite because one connection writes at a time and
+// AUTOINCREMENT ids never go back: a row committed after a claim has a
+// higher id than every row that claim saw. (On PostgreSQL a sequence
+// hands out ids before commit, so a lower id can become visible later;
+// that dialect goes through round, whose claims always start at the
+// lowest id.)
+func (r *Relay) pipeline(ctx context.Context) (int, error) {
+	var halt atomic.Bool // stop publishing: ctx ended or a batch failed
+	unhook := context.AfterFunc(ctx, func() { halt.Store(true) })
+	defer unhook()
+	flights := make(chan *flight, pipelineDepth)
+	settled := make(chan error, 1)
+	go func() { settled <- r.settle(ctx, flights, &halt) }()
+
 	var (
-		pending  = make([]inflight, 0, len(rows))
-		dead     []dead
-		firstErr error
-		failed   uint64
+		claimed int
+		after   = int64(math.MinInt64)
+		err     error
 	)
+	for !halt.Load() {
+		rows, cerr := r.claim(ctx, nil, after, r.opts.batch)
+		if cerr != nil || len(rows) == 0 {
+			err = cerr
+			break
+		}
+		claimed += len(rows)
+		after = rows[len(rows)-1].id
+		f, serr := r.send(rows, &halt)
+		flights <- f // settle keeps receiving until the channel closes
+		if serr != nil {
+			err = serr
+			break
+		}
+	}
+	close(flights)
+	return claimed, errors.Join(err, <-settled)
+}
+
+// settle awaits the acks of each flight in turn and deletes the
+// acknowledged and the dead rows, taking along the flights that queued up
+// meanwhile, until flights is closed. At the first failure it sets halt,
+// so that nothing more is published, and goes on settling what was sent.
+// It returns the first failure and the errors of failed deletes.
+func (r *Relay) settle(ctx context.Context, flights <-chan *flight, halt *atomic.Bool) error {
+	var failure, deleteErrs error
+	for f := range flights {
+		group, n := []*flight{f}, len(f.sent)+len(f.dead)
+	gather:
+		for n < maxBatchSize {
+			select {
+			case g, ok := <-flights:
+				if !ok {
+					break gather
+				}
+				group = append(group, g)
+				n += len(g.sent) + len(g.dead)
+			default:
+				break gather
+			}
+		}
+		var (
+			acked = make([]int64, 0, n)
+			dead  []dead
+		)
+		for _, g := range group {
+			a, err := r.await(ctx, g)
+			acked = append(acked, a...)
+			dead = append(dead, g.dead...)
+			if err != nil && failure == nil {
+				failure = err
+				halt.Store(true)
+			}
+		}
+		// After a cancellation the acks got are still recorded.
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		err := r.finish(tctx, nil, acked, dead)
+		cancel()
+		if err != nil {
+			// The acknowledged rows stay and are sent again: duplicates
+			// the stream drops.
+			deleteErrs = errors.Join(deleteErrs, err)
+			halt.Store(true)
+			continue
+		}
+		r.o.relayed.Add(uint64(len(acked)))
+	}
+	return errors.Join(failure, deleteErrs)
+}
+
+// send decodes each row's event and publishes it asynchronously, in id
+// order, until halt is set (nil: never). A row that can never be
+// published is set aside as dead. A publish error that is not about the
+// event itself ends the batch: the rest would fail the same way (closed
+// publisher, closed or stalled connection); the rows not sent stay.
+func (r *Relay) send(rows []row, halt *atomic.Bool) (*flight, error) {
+	f := &flight{sent: make([]inflight, 0, len(rows)), deadline: time.Now().Add(batchTimeout)}
 	for _, rw := range rows {
+		if halt != nil && halt.Load() {
+			break
+		}
 		ev, err := event.Decode(rw.payload, r.o.maxSize)
 		if err == nil && ev.ID != rw.eventID {
 			err = fmt.Errorf("%w: payload id %q, row event_id %q", event.ErrInvalid, ev.ID, rw.eventID)
 		}
 		if err != nil {
-			dead = append(dead, deadRow(rw, err))
+			f.dead = append(f.dead, deadRow(rw, err))
 			continue
 		}
-		f, err := r.pub.PublishAsync(ev)
+		fut, err := r.pub.PublishAsync(ev)
 		if err != nil {
 			if permanent(err) {
-				dead = append(dead, deadRow(rw, err))
+				f.dead = append(f.dead, deadRow(rw, err))
 				continue
 			}
-			// Closed publisher, closed or stalled connection: the rest
-			// of the batch would fail the same way.
-			firstErr = err
-			failed++
-			break
+			r.o.errs.Add(1)
+			return f, err
 		}
-		pending = append(pending, inflight{rw.id, f})
+		f.sent = append(f.sent, inflight{rw.id, fut})
 	}
+	return f, nil
+}
 
-	acked := make([]int64, 0, len(pending))
-wait:
-	for _, p := range pending {
+// await returns the ids of f's acknowledged rows, in id order, and the
+// first publish error. It waits for each ack until f's deadline or until
+// ctx ends; then it only collects the acks already in (the rest count as
+// not acknowledged, and are sent again later).
+func (r *Relay) await(ctx context.Context, f *flight) ([]int64, error) {
+	acked := make([]int64, 0, len(f.sent))
+	var (
+		firstErr error
+		failed   uint64
+		timer    *time.Timer
+		waiting  = ctx.Err() == nil
+	)
+	for i, p := range f.sent {
+		if waiting {
+			select {
+			case <-p.f.Done():
+			default:
+				if timer == nil {
+					timer = time.NewTimer(time.Until(f.deadline))
+					defer timer.Stop()
+				}
+				select {
+				case <-p.f.Done():
+				case <-ctx.Done():
+					waiting = false
+				case <-timer.C:
+					waiting = false
+					if firstErr == nil {
+						firstErr = fmt.Errorf("outbox: relay: %d publishes not acknowledged within %v", len(f.sent)-i, batchTimeout)
+					}
+				}
+			}
+		}
 		select {
 		case <-p.f.Done():
-		case <-ctx.Done():
-			break wait // unresolved publishes count as not acknowledged
-		case <-bctx.Done():
-			break wait
+		default:
+			continue // not acknowledged (yet): the row stays
 		}
 		if _, err := p.f.Wait(ctx); err != nil {
 			failed++
@@ -240,34 +431,28 @@ wait:
 		}
 		acked = append(acked, p.id)
 	}
-
 	r.o.errs.Add(failed)
-	if err := r.finish(bctx, tx, acked, dead); err != nil {
-		// The acknowledged rows stay and are sent again: duplicates the
-		// stream drops.
-		return len(rows), errors.Join(firstErr, err)
-	}
-	r.o.relayed.Add(uint64(len(acked)))
-	return len(rows), firstErr
+	return acked, firstErr
 }
 
-// claim selects the next batch in id order: on PostgreSQL inside tx and
-// locked, skipping rows that other relays hold.
-func (r *Relay) claim(ctx context.Context, tx *sql.Tx) ([]row, error) {
+// claim selects the next batch of up to limit rows with ids above after,
+// in id order: on PostgreSQL inside tx and locked, skipping rows that
+// other relays hold.
+func (r *Relay) claim(ctx context.Context, tx *sql.Tx, after int64, limit int) ([]row, error) {
 	var (
 		rs  *sql.Rows
 		err error
 	)
 	if tx != nil {
-		rs, err = tx.QueryContext(ctx, r.o.q.claim, r.opts.batch)
+		rs, err = tx.QueryContext(ctx, r.o.q.claim, after, limit)
 	} else {
-		rs, err = r.o.db.QueryContext(ctx, r.o.q.claim, r.opts.batch)
+		rs, err = r.o.db.QueryContext(ctx, r.o.q.claim, after, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox: relay: claim: %w", err)
 	}
 	defer rs.Close()
-	var out []row
+	out := make([]row, 0, limit)
 	for rs.Next() {
 		var rw row
 		if err := rs.Scan(&rw.id, &rw.eventID, &rw.payload); err != nil {
@@ -303,18 +488,19 @@ func (r *Relay) finish(ctx context.Context, tx *sql.Tx, acked []int64, dead []de
 		defer func() { _ = tx.Rollback() }()
 	}
 	now := r.o.dialect.timeArg(time.Now())
-	ids := make([]any, 0, len(acked)+len(dead))
+	ids := make([]int64, 0, len(acked)+len(dead))
 	for _, d := range dead {
 		if _, err := tx.ExecContext(ctx, r.o.q.dead, now, d.reason, d.id); err != nil {
 			return fmt.Errorf("outbox: relay: dead-letter row %d: %w", d.id, err)
 		}
 		ids = append(ids, d.id)
 	}
-	for _, id := range acked {
-		ids = append(ids, id)
-	}
-	if _, err := tx.ExecContext(ctx, r.o.dialect.deleteIDs(r.o.table, len(ids)), ids...); err != nil {
-		return fmt.Errorf("outbox: relay: delete: %w", err)
+	ids = append(ids, acked...)
+	slices.Sort(ids)
+	for q, args := range r.o.dialect.deleteIDs(r.o.table, ids) {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("outbox: relay: delete: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("outbox: relay: commit: %w", err)
