@@ -5,10 +5,26 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // maxBatchBytes bounds what a socket collects before it writes anyway.
 const maxBatchBytes = 64 << 10
+
+// wsReadBuf and wsWriteBuf size the bufio.Reader and bufio.Writer that
+// websocket.Conn keeps for a connection's whole life; net/http's 4 KiB
+// pair would be most of an idle connection's memory. The bridge reads
+// only control frames and the header of an unexpected data message: a
+// pong to its ping (its payload is a counter) fits in 64 bytes, a larger
+// control frame takes two reads. It writes its frames in batches that
+// batchConn collects (bufio passes a frame larger than its buffer
+// through), so the writer's buffer only has to hold a control frame to
+// send it in one write: a ping, or a close frame with the longest reason
+// the bridge sends (61 bytes with a 20-digit seq).
+const (
+	wsReadBuf  = 64
+	wsWriteBuf = 64
+)
 
 // batchPool recycles batch buffers, so idle clients hold none.
 var batchPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -17,10 +33,12 @@ var batchPool = sync.Pool{New: func() any { return new([]byte) }}
 // message per write; between begin and end (one round of the client's
 // writer draining its queue), batchConn collects those writes and sends
 // them with one system call, so a client with several queued frames gets
-// them in one write. Outside a batch (the connected frame, pings, pongs,
-// close frames), writes go straight through.
+// them in one write. Outside a batch (pings, pongs, close frames), writes
+// go straight through. A batch's write to the socket has a deadline of
+// timeout (if set): a client stuck in it fails the write.
 type batchConn struct {
 	net.Conn
+	timeout  time.Duration // set before the first batch
 	mu       sync.Mutex
 	batching bool
 	buf      *[]byte // from batchPool while batching
@@ -49,7 +67,13 @@ func (c *batchConn) Write(p []byte) (int, error) {
 
 func (c *batchConn) flushLocked() error {
 	if c.err == nil && len(*c.buf) > 0 {
+		if c.timeout > 0 {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		}
 		_, c.err = c.Conn.Write(*c.buf)
+		if c.timeout > 0 && c.err == nil {
+			_ = c.Conn.SetWriteDeadline(time.Time{})
+		}
 	}
 	*c.buf = (*c.buf)[:0]
 	return c.err
@@ -76,7 +100,8 @@ func (c *batchConn) end() error {
 	return err
 }
 
-// batchWriter hands websocket.Accept a batchConn when it hijacks.
+// batchWriter hands websocket.Accept a batchConn when it hijacks, with
+// small buffers (wsReadBuf, wsWriteBuf) instead of the server's.
 type batchWriter struct {
 	http.ResponseWriter
 	conn *batchConn // set by Hijack
@@ -94,5 +119,9 @@ func (w *batchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &batchConn{Conn: nc}
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, brw.Writer.Size())), nil
+	br := brw.Reader
+	if br.Buffered() == 0 { // else the client sent ahead: keep what it sent
+		br = bufio.NewReaderSize(w.conn, wsReadBuf)
+	}
+	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, wsWriteBuf)), nil
 }

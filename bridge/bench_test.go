@@ -1,9 +1,9 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,34 +40,37 @@ func BenchmarkFrameBuild(b *testing.B) {
 	b.SetBytes(int64(len(buf)))
 }
 
+// discard is a transport that writes nothing.
+type discard struct{ goneCh chan struct{} }
+
+func (discard) send(frameKind, uint64, []byte) error { return nil }
+func (discard) begin()                               {}
+func (discard) end() error                           { return nil }
+func (discard) keepAlive() error                     { return nil }
+func (discard) closeSlow(string)                     {}
+func (discard) goingAway()                           {}
+func (discard) expired()                             {}
+func (d discard) gone() <-chan struct{}              { return d.goneCh }
+func (discard) drop()                                {}
+
 // BenchmarkFanout: one live message parsed, encoded and queued for N
-// in-process clients (their queues drained by one goroutine each). The
-// allocations do not grow with N.
+// in-process clients (their queues drained by their writers, which run
+// while frames wait). The allocations do not grow with N, beyond a
+// writer's start when its client was idle.
 func BenchmarkFanout(b *testing.B) {
 	_, wire := benchWire(b)
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			br := &Bridge{cfg: Config{ClientQueue: 4096}.WithDefaults(), log: zap.NewNop(), counters: newCounters()}
+			br := &Bridge{cfg: Config{ClientQueue: 4096}.WithDefaults(), log: zap.NewNop(), counters: newCounters(), done: make(chan struct{})}
+			var cancel context.CancelFunc
+			br.doneCtx, cancel = context.WithCancel(context.Background())
+			defer cancel()
 			r := &room{b: br}
 			clients := make([]*client, n)
-			var wg sync.WaitGroup
-			done := make(chan struct{})
 			for i := range clients {
 				cl := newClient(br, socketOptions{}, "bench", "bench")
 				clients[i] = cl
-				wg.Go(func() {
-					batch := make([]*frame, 0, maxBatchFrames)
-					for {
-						select {
-						case <-cl.wake:
-							for more := true; more; {
-								batch, _, _, more = cl.take(batch[:0], cap(batch))
-							}
-						case <-done:
-							return
-						}
-					}
-				})
+				cl.start(discard{make(chan struct{})}, start{})
 			}
 			r.clients.Store(&clients)
 			m := &nats.Msg{
@@ -77,13 +80,15 @@ func BenchmarkFanout(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(wire)))
-			start := time.Now()
+			t0 := time.Now()
 			for b.Loop() {
 				r.fanout(br.frameOf(m))
 			}
-			elapsed := time.Since(start)
-			close(done)
-			wg.Wait()
+			elapsed := time.Since(t0)
+			for _, cl := range clients {
+				close(cl.w.t.(discard).goneCh)
+				cl.finish()
+			}
 			for _, cl := range clients {
 				if cl.kicked.Load() {
 					b.Fatal("a client overflowed")

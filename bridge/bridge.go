@@ -283,8 +283,11 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.closing = true
 	srv := b.srv
+	close(b.done) // writers close their clients with StatusGoingAway,
+	for cl := range b.clients {
+		cl.poke() // including the idle ones, which have no writer running
+	}
 	b.mu.Unlock()
-	close(b.done) // writers close their clients with StatusGoingAway
 	b.cancel()
 
 	var errs []error

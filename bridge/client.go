@@ -18,6 +18,14 @@ type typePattern struct{ entity, action string }
 
 // client is one WebSocket or SSE client: its filters, its bounded queue
 // and, while it catches up with the stream, its replay.
+//
+// Its writer is a goroutine that runs only while there is something to
+// do: a frame queued, a keep-alive or the token's expiry due (the timer),
+// the client overflowed, the bridge shutting down, or a replay going on.
+// It exits when that is done, so an idle client holds no writer
+// goroutine; poke starts it again. The goroutine that owns the connection
+// (the WebSocket's reader, or the SSE handler) calls start, waits for the
+// peer to go (or for over), then calls finish.
 type client struct {
 	b          *Bridge
 	types      []typePattern // empty: every type
@@ -35,10 +43,23 @@ type client struct {
 	lostCatchup bool   // a frame was let go while catching
 	gapFrom     uint64 // frames dropped under drop_oldest and not yet reported
 	gapTo       uint64
+	// The writer's run state (mu).
+	w       *writer // set by start; nil: not started, pokes are ignored
+	work    bool    // poked since the writer last looked
+	running bool    // a writer goroutine runs
+	ended   bool    // finish was called: no writer starts any more
 
-	kicked   atomic.Bool   // set once when the queue overflowed
-	kick     chan struct{} // closed when kicked is set
-	wake     chan struct{} // a frame was queued
+	// wake is a poke for a writer waiting on its replay; made (mu) when
+	// the replay starts.
+	wake chan struct{}
+	// over, if set (before start), is closed when the writer ended the
+	// client: an SSE handler waits on it.
+	over chan struct{}
+
+	kicked   atomic.Bool // set once when the queue overflowed
+	due      atomic.Bool // the timer fired: a keep-alive or the expiry is due
+	writers  sync.WaitGroup
+	timer    *time.Timer // keep-alive and token expiry
 	closeNow atomic.Pointer[func()]
 }
 
@@ -51,8 +72,6 @@ func newClient(b *Bridge, opts socketOptions, addr, kind string) *client {
 		exclude:    opts.exclude,
 		dropOldest: opts.dropOldest,
 		catching:   opts.since != nil,
-		kick:       make(chan struct{}),
-		wake:       make(chan struct{}, 1),
 	}
 }
 
@@ -98,20 +117,24 @@ func (cl *client) offer(f *frame) {
 			cl.gapTo = old.seq
 			cl.b.counters.dropped.Add(1)
 		default:
-			cl.mu.Unlock()
-			if cl.kicked.CompareAndSwap(false, true) {
+			kick := cl.kicked.CompareAndSwap(false, true)
+			var spawn bool
+			if kick {
 				cl.b.counters.slow.Add(1)
-				close(cl.kick)
+				spawn = cl.pokeLocked()
 			}
+			cl.mu.Unlock()
+			cl.started(spawn)
 			return
 		}
 	}
 	cl.q.push(f, maxFrames)
-	signal := !cl.catching
-	cl.mu.Unlock()
-	if signal {
-		cl.signal()
+	var spawn bool
+	if !cl.catching {
+		spawn = cl.pokeLocked()
 	}
+	cl.mu.Unlock()
+	cl.started(spawn)
 }
 
 // trim lets the storage of an empty queue go (an idle client).
@@ -121,10 +144,43 @@ func (cl *client) trim() {
 	cl.mu.Unlock()
 }
 
-func (cl *client) signal() {
+// poke makes the writer look at the client: it starts the writer's
+// goroutine unless one runs (which then looks again before it exits).
+func (cl *client) poke() {
+	cl.mu.Lock()
+	spawn := cl.pokeLocked()
+	cl.mu.Unlock()
+	cl.started(spawn)
+}
+
+// pokeLocked is poke with mu held; it reports whether the caller is to
+// start the writer's goroutine (with started, after unlocking).
+func (cl *client) pokeLocked() (spawn bool) {
+	if cl.w == nil || cl.ended {
+		return false
+	}
+	cl.work = true
+	if cl.running {
+		cl.wakeLocked()
+		return false
+	}
+	cl.running = true
+	cl.writers.Add(1)
+	return true
+}
+
+// wakeLocked wakes a writer waiting on its replay (mu held).
+func (cl *client) wakeLocked() {
 	select {
-	case cl.wake <- struct{}{}:
+	case cl.wake <- struct{}{}: // nil (no replay): never
 	default:
+	}
+}
+
+// started starts the writer's goroutine if spawn.
+func (cl *client) started(spawn bool) {
+	if spawn {
+		go cl.write()
 	}
 }
 
@@ -191,6 +247,9 @@ type transport interface {
 	expired()
 	// gone is closed when the peer left or the connection failed.
 	gone() <-chan struct{}
+	// drop ends the connection after the writer ended the client, if
+	// the calls above did not (a failed write).
+	drop()
 }
 
 // start is where a client's stream begins.
@@ -205,101 +264,222 @@ type start struct {
 	expires time.Time
 }
 
-// writer is the state of a client's writer goroutine.
+// writer is the state of a client's writer, kept between its runs.
 type writer struct {
-	cl         *client
-	t          transport
-	lastSent   uint64
-	batch      []*frame
-	stopReplay func()
+	cl       *client
+	t        transport
+	st       *start // until the first run has written the connected frame
+	lastSent uint64
+	expires  time.Time // the token's expiry (zero: never)
+	nextPing time.Time
+	rp       *replayer // the replay, until finish waits for it
+	items    <-chan storedItem
 }
 
-// run writes the connected frame, then replays (if asked) and hands over
-// to live, then writes the queued frames, until the client leaves,
-// overflows, stalls or the bridge shuts down. Frames with seq <= the last
-// seq sent are dropped, so replay and live never send one event twice.
-func (cl *client) run(t transport, st start) {
+// framesPool recycles the writers' batches of frames: a writer holds one
+// only while it runs.
+var framesPool = sync.Pool{New: func() any { s := make([]*frame, 0, maxBatchFrames); return &s }}
+
+// start begins writing to t: the connected frame, then the replay (if
+// asked) and the hand-over to live, then the queued frames, until the
+// client overflows, stalls, its token expires or the bridge shuts down;
+// frames with seq <= the last seq sent are dropped, so replay and live
+// never send one event twice. start returns at once: the writer runs on
+// its own goroutine when there is work. The caller calls finish when the
+// peer has gone or over is closed. The bridge's Shutdown pokes every
+// client it has (addClient), after closing b.done.
+func (cl *client) start(t transport, st start) {
 	b := cl.b
-	batch := maxBatchFrames
-	if b.cfg.ClientQueue > 0 {
-		batch = min(batch, b.cfg.ClientQueue)
+	now := time.Now()
+	w := &writer{cl: cl, t: t, st: &st, lastSent: st.lastSent, expires: st.expires, nextPing: now.Add(b.cfg.PingInterval)}
+	cl.timer = time.AfterFunc(w.nextTimer(now), cl.onTimer)
+	cl.mu.Lock()
+	cl.w = w
+	spawn := cl.pokeLocked()
+	cl.mu.Unlock()
+	cl.started(spawn)
+}
+
+// onTimer runs when a keep-alive or the token's expiry is due.
+func (cl *client) onTimer() {
+	cl.due.Store(true)
+	cl.poke()
+}
+
+// nextTimer is the time from now to the next keep-alive or the expiry.
+func (w *writer) nextTimer(now time.Time) time.Duration {
+	next := w.nextPing
+	if !w.expires.IsZero() && w.expires.Before(next) {
+		next = w.expires
 	}
-	w := &writer{cl: cl, t: t, lastSent: st.lastSent, batch: make([]*frame, 0, batch)}
+	return next.Sub(now)
+}
+
+// finish ends the client after its connection ended (or the writer ended
+// it): no writer starts any more, a running one is stopped and waited
+// for, and so is the replay.
+func (cl *client) finish() {
+	cl.mu.Lock()
+	cl.ended = true
+	w := cl.w
+	cl.wakeLocked()
+	cl.mu.Unlock()
+	if w == nil {
+		return
+	}
+	cl.writers.Wait()
+	cl.timer.Stop()
+	if w.rp != nil {
+		w.rp.stop()
+	}
+}
+
+// write is the writer's goroutine: it works while poked (or replaying),
+// and exits when idle or when the client is over.
+func (cl *client) write() {
+	defer cl.writers.Done()
+	w := cl.w
+	for {
+		cl.mu.Lock()
+		if cl.ended || (!cl.work && w.items == nil) {
+			cl.running = false
+			cl.mu.Unlock()
+			return
+		}
+		cl.work = false
+		cl.mu.Unlock()
+		if !w.step() {
+			w.t.drop()
+			cl.mu.Lock()
+			cl.ended = true
+			cl.running = false
+			cl.mu.Unlock()
+			if cl.over != nil {
+				close(cl.over)
+			}
+			return
+		}
+	}
+}
+
+// step does what the client needs now; false: the client is over.
+func (w *writer) step() bool {
+	cl, t, b := w.cl, w.t, w.cl.b
+	if w.st != nil && !w.hello() {
+		return false
+	}
+	select {
+	case <-t.gone():
+		return false
+	case <-b.done:
+		t.goingAway()
+		return false
+	default:
+	}
+	if cl.kicked.Load() {
+		cl.closeSlow(t, w.lastSent)
+		return false
+	}
+	if cl.due.Swap(false) && !w.tick() {
+		return false
+	}
+	if w.items != nil {
+		return w.replayItems()
+	}
+	return w.flushQueue()
+}
+
+// hello writes the connected frame (and a gap frame for an expired part
+// of the requested resume), and starts the replay if asked.
+func (w *writer) hello() bool {
+	st, t, cl := w.st, w.t, w.cl
+	w.st = nil
 	t.begin()
 	err := t.send(kindConnected, 0, st.hello)
 	if err == nil && st.expiredFrom > 0 {
 		err = t.send(kindGap, 0, gapFrame(st.expiredFrom, st.expiredTo, "expired"))
 	}
 	if err := joinErr(err, t.end()); err != nil {
-		return
+		return false
 	}
-	var items <-chan storedItem
 	if st.replay != nil {
-		rp := b.startReplay(*st.replay)
-		defer rp.stop()
-		items = rp.items
-		b.log.Debug("client replays", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr),
+		cl.mu.Lock()
+		cl.wake = make(chan struct{}, 1)
+		cl.mu.Unlock()
+		w.rp = cl.b.startReplay(*st.replay)
+		w.items = w.rp.items
+		cl.b.log.Debug("client replays", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr),
 			zap.Strings("filters", st.replay.filters), zap.Uint64("from_seq", st.replay.startSeq), zap.Time("from_time", st.replay.startTime))
-		w.stopReplay = rp.cancel
 	}
-	ping := time.NewTicker(b.cfg.PingInterval)
-	defer ping.Stop()
-	var expired <-chan time.Time
-	if !st.expires.IsZero() {
-		tm := time.NewTimer(time.Until(st.expires))
-		defer tm.Stop()
-		expired = tm.C
+	return true
+}
+
+// tick expires the client or pings it, whichever is due, and sets the
+// timer for the next.
+func (w *writer) tick() bool {
+	cl, t, b := w.cl, w.t, w.cl.b
+	now := time.Now()
+	if !w.expires.IsZero() && !now.Before(w.expires) {
+		b.log.Debug("token expired", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr))
+		t.expired()
+		return false
 	}
+	if !now.Before(w.nextPing) {
+		cl.trim()
+		if t.keepAlive() != nil {
+			select {
+			case <-b.done: // the ping gave up for the shutdown
+				t.goingAway()
+			default:
+			}
+			return false
+		}
+		now = time.Now()
+		w.nextPing = now.Add(b.cfg.PingInterval)
+	}
+	cl.timer.Reset(w.nextTimer(now))
+	return true
+}
+
+// replayItems writes what the replay read, until a poke (the caller looks
+// at it and comes back) or the hand-over to live.
+func (w *writer) replayItems() bool {
+	cl := w.cl
 	for {
 		select {
-		case <-cl.wake:
-			if !w.flushQueue() {
-				return
-			}
-		case it := <-items:
-			live, ok := w.replay(it, items)
+		case it := <-w.items:
+			live, ok := w.replay(it, w.items)
 			if !ok {
-				return
+				return false
 			}
 			if live {
-				items = nil
-				w.stopReplay() // the deferred stop waits for it
-				cl.signal()
-				b.log.Debug("client caught up", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr), zap.Uint64("last_seq", w.lastSent))
+				w.items = nil
+				w.rp.cancel() // finish waits for it
+				cl.poke()     // the queued frames
+				cl.b.log.Debug("client caught up", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr), zap.Uint64("last_seq", w.lastSent))
+				return true
 			}
-		case <-cl.kick:
-		case <-ping.C:
-			cl.trim()
-			if t.keepAlive() != nil {
-				select {
-				case <-b.done: // the ping gave up for the shutdown
-					t.goingAway()
-				default:
-				}
-				return
-			}
-		case <-t.gone():
-			return
-		case <-expired:
-			b.log.Debug("token expired", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr))
-			t.expired()
-			return
-		case <-b.done:
-			t.goingAway()
-			return
-		}
-		if cl.kicked.Load() {
-			cl.closeSlow(t, w.lastSent)
-			return
+		case <-cl.wake: // made before w.items was set, by this goroutine
+			return true
+		case <-w.t.gone():
+			return false
 		}
 	}
 }
 
 // flushQueue writes one batch of queued frames (and a pending gap frame
-// first); it reports false when the client is finished.
+// first), and looks again if more are queued; it reports false when the
+// client is finished.
 func (w *writer) flushQueue() bool {
 	cl := w.cl
-	frames, gapFrom, gapTo, more := cl.take(w.batch[:0], cap(w.batch))
+	bp := framesPool.Get().(*[]*frame)
+	defer framesPool.Put(bp)
+	n := maxBatchFrames
+	if q := cl.b.cfg.ClientQueue; q > 0 {
+		n = min(n, q)
+	}
+	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n)
+	defer func() { clear(frames); *bp = frames[:0] }()
 	if gapTo > w.lastSent { // dropped frames at or below lastSent were duplicates
 		gapFrom = max(gapFrom, w.lastSent+1)
 	} else {
@@ -327,12 +507,11 @@ func (w *writer) flushQueue() bool {
 	}
 	err = joinErr(err, w.t.end())
 	w.count(sent)
-	clear(frames)
 	if err != nil {
 		return false
 	}
 	if more {
-		cl.signal()
+		cl.poke()
 	}
 	return true
 }
@@ -341,7 +520,14 @@ func (w *writer) flushQueue() bool {
 // until the hand-over to live; live reports that it happened.
 func (w *writer) replay(it storedItem, items <-chan storedItem) (live, ok bool) {
 	cl := w.cl
-	sent := w.batch[:0]
+	bp := framesPool.Get().(*[]*frame)
+	defer framesPool.Put(bp)
+	sent := (*bp)[:0]
+	defer func() { clear(sent); *bp = sent[:0] }()
+	limit := maxBatchFrames
+	if q := cl.b.cfg.ClientQueue; q > 0 {
+		limit = min(limit, q)
+	}
 	w.t.begin()
 	var err error
 	for {
@@ -354,7 +540,7 @@ func (w *writer) replay(it storedItem, items <-chan storedItem) (live, ok bool) 
 			w.lastSent = f.seq
 			sent = append(sent, f)
 		}
-		if live || len(sent) >= cap(w.batch) {
+		if live || len(sent) >= limit {
 			break
 		}
 		var more bool
@@ -369,7 +555,6 @@ func (w *writer) replay(it storedItem, items <-chan storedItem) (live, ok bool) 
 	}
 	err = joinErr(err, w.t.end())
 	w.count(sent)
-	clear(sent)
 	return live, err == nil
 }
 

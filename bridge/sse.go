@@ -77,7 +77,15 @@ func (b *Bridge) handleLibrarySSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer b.removeClient(cl)
-	cl.run(&sseTransport{w: w, rc: rc, ctx: r.Context(), timeout: b.cfg.WriteTimeout}, st)
+	// The handler's goroutine stays (the response is only valid until it
+	// returns) and waits; the writer runs when there is work.
+	cl.over = make(chan struct{})
+	cl.start(&sseTransport{w: w, rc: rc, ctx: r.Context(), timeout: b.cfg.WriteTimeout}, st)
+	select {
+	case <-r.Context().Done():
+	case <-cl.over:
+	}
+	cl.finish()
 }
 
 // sseTransport writes a client's frames as Server-Sent Events: each batch
@@ -161,6 +169,9 @@ func (t *sseTransport) expired() { t.closeSlow(reasonExpired) }
 func (t *sseTransport) goingAway() {}
 
 func (t *sseTransport) gone() <-chan struct{} { return t.ctx.Done() }
+
+// drop: the handler returns when the writer ended the client (over).
+func (t *sseTransport) drop() {}
 
 // appendSSEData appends data as "data:" lines and the blank line that ends
 // an event. A line break inside data (JSON whitespace in an event's data)

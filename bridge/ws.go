@@ -24,7 +24,7 @@ const CloseSlowConsumer websocket.StatusCode = 4008
 const reasonExpired = "token expired"
 
 // clientReadLimit bounds a client's data message; none is expected, and
-// readClient closes the client after the header of the first.
+// serveWS closes the client after the header of the first.
 const clientReadLimit = 1024
 
 // streamInfoTimeout bounds the read of the stream's state when a client
@@ -78,10 +78,11 @@ func connectedFrameFunc(key, value string) func(uint64) []byte {
 }
 
 // serveSocket opens a client of the room of key (library is its library
-// id, "" for a pattern), then upgrades and runs the client's writer until
-// the client goes, or until expires (its token's expiry; zero: never),
-// when it is closed with 1008 "token expired". Failures before the
-// upgrade are answered with a JSON error.
+// id, "" for a pattern) and upgrades; the connection then lives on its
+// own goroutine (serveWS) and the HTTP handler returns, so that the
+// server's buffers and the handler's stack go with it. The client is
+// closed with 1008 "token expired" at expires (its token's expiry; zero:
+// never). Failures before the upgrade are answered with a JSON error.
 func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, library string, hello func(uint64) []byte, opts socketOptions, expires time.Time) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		// Checked before subscribing anything; websocket.Accept checks the rest.
@@ -93,19 +94,32 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, librar
 		writeError(w, http.StatusServiceUnavailable, errClosing.Error())
 		return
 	}
-	defer b.wg.Done()
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			b.wg.Done()
+		}
+	}()
 	release, ok := b.admit(w, r)
 	if !ok {
 		return
 	}
-	defer release()
+	defer func() {
+		if !handedOver {
+			release()
+		}
+	}()
 
 	cl, rm, st, err := b.openClient(r.Context(), key, library, hello, opts, r.RemoteAddr, "websocket")
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	defer b.leave(rm, cl)
+	defer func() {
+		if !handedOver {
+			b.leave(rm, cl)
+		}
+	}()
 	st.expires = expires
 
 	bw := &batchWriter{ResponseWriter: w}
@@ -114,20 +128,38 @@ func (b *Bridge) serveSocket(w http.ResponseWriter, r *http.Request, key, librar
 		b.log.Debug("websocket upgrade", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
 		return // Accept answered
 	}
-	readCtx, readDone := readClient(c)
-	defer func() {
-		_ = c.CloseNow()
-		<-readDone
-	}()
-
 	if !b.addClient(cl, func() { _ = c.CloseNow() }) {
 		_ = c.Close(websocket.StatusGoingAway, "bridge shutting down")
 		return
 	}
+	handedOver = true
+	bw.conn.timeout = b.cfg.WriteTimeout
+	go b.serveWS(c, bw.conn, cl, rm, st, release)
+}
+
+// serveWS is a WebSocket client's own goroutine, from the upgrade to the
+// end: it starts the client's writer, then reads the connection, only to
+// answer pings, take pongs and see the close (or the connection failing).
+// Clients are not expected to send data: a data message closes c with
+// 1008 after its header. (This is websocket.Conn.CloseRead on this
+// goroutine, without CloseRead's self-wait: when CloseRead's goroutine
+// closes for a data message, its Close waits for that same goroutine, up
+// to 15 s.) It reads with a context that is never done: a cancelled read
+// drops the connection without a close frame, and a cancellable one costs
+// a context.AfterFunc per frame. Then it stops the writer, and undoes
+// what serveSocket did.
+func (b *Bridge) serveWS(c *websocket.Conn, bc *batchConn, cl *client, rm *room, st start, release func()) {
+	defer b.wg.Done()
+	defer release()
+	defer b.leave(rm, cl)
 	defer b.removeClient(cl)
-	t := newWSTransport(c, bw.conn, readCtx, b.doneCtx, b.cfg.WriteTimeout)
-	defer t.stuck.Stop()
-	cl.run(t, st)
+	c.SetReadLimit(clientReadLimit)
+	cl.start(&wsTransport{c: c, bc: bc, bridge: b.doneCtx, timeout: b.cfg.WriteTimeout}, st)
+	if _, _, err := c.Reader(context.Background()); err == nil {
+		_ = c.Close(websocket.StatusPolicyViolation, "unexpected data message")
+	}
+	_ = c.CloseNow() // a running writer's writes fail at once
+	cl.finish()
 }
 
 // openClient joins cl to the room of key and works out where its stream
@@ -171,29 +203,6 @@ func (b *Bridge) openClient(ctx context.Context, key, library string, hello func
 	return cl, rm, st, nil
 }
 
-// readClient reads c in the background, only to answer pings and see the
-// close (or the connection failing), which cancels the returned context.
-// Clients are not expected to send data: a data message closes c with
-// 1008 after its header. This is websocket.Conn.CloseRead without its
-// self-wait: when CloseRead's goroutine closes for a data message, its Close
-// waits for that same goroutine, up to 15 s, before the context ends. The
-// context is the connection's own, never the bridge's: a cancelled read
-// drops the connection without a close frame. done is closed when the
-// goroutine returns, after c is closed.
-func readClient(c *websocket.Conn) (ctx context.Context, done <-chan struct{}) {
-	c.SetReadLimit(clientReadLimit)
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan struct{})
-	go func() {
-		defer close(ch)
-		defer cancel()
-		if _, _, err := c.Reader(context.Background()); err == nil {
-			_ = c.Close(websocket.StatusPolicyViolation, "unexpected data message")
-		}
-	}()
-	return ctx, ch
-}
-
 func (b *Bridge) acceptOptions() *websocket.AcceptOptions {
 	if len(b.cfg.AllowedOrigins) == 0 {
 		// Any origin (DESIGN §8): tokens are never ambient credentials.
@@ -202,44 +211,26 @@ func (b *Bridge) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{OriginPatterns: b.cfg.AllowedOrigins}
 }
 
-// errStuck: a write to a WebSocket client took longer than WriteTimeout.
-var errStuck = errors.New("write timed out")
-
 // wsTransport writes a client's frames to its WebSocket. Writes use a
 // context without a deadline (a deadline costs an allocation per write);
-// the stuck timer drops a client stuck in a batch of writes.
+// the batchConn bounds each write to the socket with a write deadline
+// (Config.WriteTimeout) instead, so a client stuck in a write fails it
+// and is dropped.
 type wsTransport struct {
 	c       *websocket.Conn
 	bc      *batchConn
-	read    context.Context // ends when the peer closes or the connection fails
 	bridge  context.Context // ends when the bridge shuts down
 	timeout time.Duration
-	stuck   *time.Timer
-}
-
-func newWSTransport(c *websocket.Conn, bc *batchConn, read, bridge context.Context, timeout time.Duration) *wsTransport {
-	stuck := time.AfterFunc(time.Hour, func() { _ = c.CloseNow() })
-	stuck.Stop()
-	return &wsTransport{c: c, bc: bc, read: read, bridge: bridge, timeout: timeout, stuck: stuck}
 }
 
 // begin collects the batch's writes into one (batchConn).
-func (t *wsTransport) begin() {
-	t.stuck.Reset(t.timeout)
-	t.bc.begin()
-}
+func (t *wsTransport) begin() { t.bc.begin() }
 
 func (t *wsTransport) send(_ frameKind, _ uint64, buf []byte) error {
 	return t.c.Write(context.Background(), websocket.MessageText, buf)
 }
 
-func (t *wsTransport) end() error {
-	err := t.bc.end()
-	if !t.stuck.Stop() {
-		return errStuck // the timer closed the connection
-	}
-	return err
-}
+func (t *wsTransport) end() error { return t.bc.end() }
 
 // keepAlive pings and waits for the pong, for WriteTimeout at most, or
 // until the bridge shuts down.
@@ -252,4 +243,8 @@ func (t *wsTransport) keepAlive() error {
 func (t *wsTransport) closeSlow(reason string) { _ = t.c.Close(CloseSlowConsumer, reason) }
 func (t *wsTransport) goingAway()              { _ = t.c.Close(websocket.StatusGoingAway, "bridge shutting down") }
 func (t *wsTransport) expired()                { _ = t.c.Close(websocket.StatusPolicyViolation, reasonExpired) }
-func (t *wsTransport) gone() <-chan struct{}   { return t.read.Done() }
+
+// gone: never. The reading goroutine closes the connection when the peer
+// goes, then finish wakes and waits for the writer.
+func (t *wsTransport) gone() <-chan struct{} { return nil }
+func (t *wsTransport) drop()                 { _ = t.c.CloseNow() }
