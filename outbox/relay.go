@@ -91,8 +91,9 @@ func (r *Relay) Notify() {
 // publishes them asynchronously, waits for the acks (each within the
 // publisher's default timeout) and deletes the acknowledged rows. On
 // SQLite the batches are pipelined: while a batch awaits its acks and its
-// delete, the next ones are claimed and published, and the rows of the
-// batches acknowledged meanwhile are deleted in one transaction. On
+// delete, the next ones are claimed and published (at most six batches
+// await their acks at once), and the rows of the batches acknowledged
+// meanwhile are deleted in one transaction. On
 // PostgreSQL each batch is claimed, published, acknowledged and deleted
 // in turn, inside the transaction that holds its row locks.
 //
