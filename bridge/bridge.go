@@ -37,19 +37,20 @@ var webFiles embed.FS
 // NATS connection. Create it with [New], run it with [Bridge.Start] (or
 // mount [Bridge.Handler] yourself), stop it with [Bridge.Shutdown].
 type Bridge struct {
-	cfg      Config
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	log      *zap.Logger
-	id       string // this bridge in cluster statistics
-	counters *counters
-	registry *prometheus.Registry
-	handler  http.Handler
-	pub      *publisher.Publisher // POST /v1/events
-	done     chan struct{}        // closed by Shutdown: writers close their clients
-	doneCtx  context.Context      // cancelled with done: a pending ping gives up
-	cancel   context.CancelFunc
-	stream   streamCache // the stream's state in the statistics
+	cfg       Config
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	log       *zap.Logger
+	id        string // this bridge in cluster statistics
+	counters  *counters
+	registry  *prometheus.Registry
+	handler   http.Handler
+	pub       *publisher.Publisher // POST /v1/events
+	done      chan struct{}        // closed by Shutdown: writers close their clients
+	doneCtx   context.Context      // cancelled with done: a pending ping gives up
+	cancel    context.CancelFunc
+	stream    streamCache // the stream's state in the statistics
+	infoReads infoReads   // stream info requests shared by concurrent callers
 
 	// liveHook, if set (tests), sees each live message of a room first and
 	// drops it by returning false.
@@ -319,6 +320,7 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 	}
 	b.unsubscribe()
 	b.stopWatching()
+	b.infoReads.wait() // its requests end with doneCtx, cancelled above
 	if err := b.pub.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("bridge: %w", err))
 	}

@@ -33,15 +33,79 @@ type streamCache struct {
 	at    time.Time
 }
 
-// streamInfo reads the stream's state now (not cached).
+// streamInfo reads the stream's state now: from a request sent after
+// the call, so whatever was stored before the call is counted. Concurrent
+// callers share requests (infoReads): a storm of connecting clients, say
+// 50 000 after a bridge restart, costs JetStream's API a few requests,
+// not one each. ctx bounds the caller's wait, not the shared request.
 func (b *Bridge) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, streamInfoTimeout)
+	r := b.infoReads.join(b.readStreamInfo)
+	select {
+	case <-r.done:
+		return r.info, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readStreamInfo sends one stream info request.
+func (b *Bridge) readStreamInfo() (*jetstream.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(b.doneCtx, streamInfoTimeout)
 	defer cancel()
 	s, err := b.js.Stream(ctx, broker.StreamName)
 	if err != nil {
 		return nil, err
 	}
 	return s.CachedInfo(), nil
+}
+
+// infoReads runs at most one stream info request at a time. A caller
+// never shares a request already sent (it could predate the caller's own
+// subscription): it joins the next one, which goes out as soon as the
+// current one is answered, on behalf of everyone who joined meanwhile.
+type infoReads struct {
+	mu      sync.Mutex
+	running bool
+	next    *infoRead // the request to send after the running one; nil: none yet
+	wg      sync.WaitGroup
+}
+
+// infoRead is one shared request; info and err are set before done closes.
+type infoRead struct {
+	done chan struct{}
+	info *jetstream.StreamInfo
+	err  error
+}
+
+// join returns the request the caller is to wait for, starting it with
+// read if none is running.
+func (q *infoReads) join(read func() (*jetstream.StreamInfo, error)) *infoRead {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.next == nil {
+		q.next = &infoRead{done: make(chan struct{})}
+	}
+	r := q.next
+	if !q.running {
+		q.running, q.next = true, nil
+		q.wg.Go(func() { q.run(r, read) })
+	}
+	return r
+}
+
+// wait waits for the running requests (Shutdown).
+func (q *infoReads) wait() { q.wg.Wait() }
+
+// run sends r, then the requests joined meanwhile, one after another.
+func (q *infoReads) run(r *infoRead, read func() (*jetstream.StreamInfo, error)) {
+	for r != nil {
+		r.info, r.err = read()
+		close(r.done)
+		q.mu.Lock()
+		r, q.next = q.next, nil
+		q.running = r != nil
+		q.mu.Unlock()
+	}
 }
 
 // streamState returns the stream's state, read at most streamStateTTL ago.
