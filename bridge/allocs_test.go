@@ -1,0 +1,24 @@
+package bridge
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/arrwdb/arrwcdc/event"
+)
+
+// TestFrameAllocBudget holds the frame of an event to two allocations,
+// whatever the number of clients it goes to: the frame and its bytes,
+// built once into a buffer sized up front (frameSize) and shared.
+func TestFrameAllocBudget(t *testing.T) {
+	b := &Bridge{counters: newCounters()}
+	ev := event.Event{
+		ID: event.NewID(), Type: event.TypeDocumentAdded, LibraryID: "550e8400-e29b-41d4-a716-446655440000",
+		Timestamp: event.Now(), Source: "app-1",
+		Data: json.RawMessage(`{"document_id":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","title":"Attention Is All You Need (annotated copy)","num_chunks":42}`),
+	}
+	b.newFrame(&ev, 1) // registers the type's statistics once
+	if got := testing.AllocsPerRun(100, func() { b.newFrame(&ev, 123456) }); got > 2 {
+		t.Errorf("newFrame: %.1f allocations, budget 2", got)
+	}
+}
