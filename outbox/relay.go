@@ -397,26 +397,40 @@ func (r *Relay) await(ctx context.Context, f *flight) ([]int64, error) {
 		timer    *time.Timer
 		waiting  = ctx.Err() == nil
 	)
+	wait := func(done <-chan struct{}, left int) {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Until(f.deadline))
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			waiting = false
+		case <-timer.C:
+			waiting = false
+			if firstErr == nil {
+				firstErr = fmt.Errorf("outbox: relay: %d publishes not acknowledged within %v", left, batchTimeout)
+			}
+		}
+	}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	// The acks of one connection's publishes come back in order: waiting
+	// for the last one first wakes this goroutine about once a batch
+	// rather than once an ack.
+	if n := len(f.sent); waiting && n > 1 {
+		wait(f.sent[n-1].f.Done(), n)
+	}
 	for i, p := range f.sent {
 		if waiting {
-			select {
-			case <-p.f.Done():
-			default:
-				if timer == nil {
-					timer = time.NewTimer(time.Until(f.deadline))
-					defer timer.Stop()
-				}
-				select {
-				case <-p.f.Done():
-				case <-ctx.Done():
-					waiting = false
-				case <-timer.C:
-					waiting = false
-					if firstErr == nil {
-						firstErr = fmt.Errorf("outbox: relay: %d publishes not acknowledged within %v", len(f.sent)-i, batchTimeout)
-					}
-				}
-			}
+			wait(p.f.Done(), len(f.sent)-i)
 		}
 		select {
 		case <-p.f.Done():
