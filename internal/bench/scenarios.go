@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/internal/hist"
 	"github.com/arrwdb/arrwcdc/outbox"
+	"github.com/arrwdb/arrwcdc/subjects"
 	"github.com/arrwdb/arrwcdc/subscriber"
 )
 
@@ -185,25 +187,6 @@ func (r *runner) runOutbox(ctx context.Context, res *Result) error {
 	res.Notes = append(res.Notes, fmt.Sprintf("filled %s events in %.3f s (%s events/s, transactions of %d, not measured)",
 		count(int64(n)), fill.Seconds(), count(int64(float64(n)/fill.Seconds())), batch))
 
-	// Count the events on the bus.
-	var seen atomic.Int64
-	var last atomic.Int64
-	runPrefix := "bench-" + r.runID + "-"
-	sub, err := r.nc.Subscribe(r.cfg.Prefix+".library.*.>", func(m *nats.Msg) {
-		if strings.Contains(m.Subject, ".library."+runPrefix) {
-			seen.Add(1)
-			last.Store(time.Now().UnixNano())
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	_ = sub.SetPendingLimits(-1, -1)
-	if err := r.nc.Flush(); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-
 	pub, err := r.newPublisher("async")
 	if err != nil {
 		return err
@@ -218,28 +201,68 @@ func (r *runner) runOutbox(ctx context.Context, res *Result) error {
 	if err := r.begin(); err != nil {
 		return err
 	}
+	// Progress is the publisher's count of acknowledged events (in memory,
+	// cheap to poll); the drain is over when the outbox is empty: every
+	// row acknowledged and deleted. Like nats bench js pub, nothing
+	// subscribes to the events meanwhile (a subscriber would make the
+	// broker copy each one); the stream's count is checked afterwards.
 	r.progress.start("relaying", int64(n))
 	wg.Go(func() { _ = relay.Run(rctx) })
-	r.waitFor(ctx, func() int64 {
-		s := seen.Load()
-		r.progress.done.Store(s)
-		return s
-	}, func() bool { return seen.Load() >= int64(n) })
+	acked := func() int64 {
+		a := int64(pub.Stats().Published)
+		r.progress.done.Store(a)
+		return a
+	}
+	r.waitFor(ctx, acked, func() bool { return acked() >= int64(n) })
+	r.waitFor(ctx, func() int64 { return outboxDepth(ctx, ob) }, func() bool { return outboxDepth(ctx, ob) == 0 })
+	res.elapsed = time.Since(r.t0)
 	if err := r.end(res); err != nil {
 		return err
 	}
 	stop()
 	wg.Wait()
-	res.elapsed = time.Unix(0, last.Load()).Sub(r.t0)
-	if last.Load() == 0 {
-		res.elapsed = time.Since(r.t0)
+	stored, err := r.storedOf(ctx, libs)
+	if err != nil {
+		return err
 	}
-	res.Events, res.Expected, res.Delivered = seen.Load(), int64(n), seen.Load()
+	res.Events, res.Expected, res.Delivered = stored, int64(n), stored
 	res.bytes = res.Events * int64(size)
 	if st, err := ob.Stats(context.WithoutCancel(ctx)); err == nil && (st.Depth > 0 || st.Dead > 0) {
 		res.Notes = append(res.Notes, fmt.Sprintf("outbox left with %d rows, %d dead letters", st.Depth, st.Dead))
 	}
 	return nil
+}
+
+// outboxDepth is the number of rows waiting in ob, -1 if unknown.
+func outboxDepth(ctx context.Context, ob *outbox.Outbox) int64 {
+	st, err := ob.Stats(ctx)
+	if err != nil {
+		return -1
+	}
+	return st.Depth
+}
+
+// storedOf counts the messages the EVENTS stream holds for libs.
+func (r *runner) storedOf(ctx context.Context, libs []string) (int64, error) {
+	s, err := r.js.Stream(ctx, broker.StreamName)
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(r.cfg.Prefix+".library.*.>"))
+	if err != nil {
+		return 0, fmt.Errorf("bench: stream info: %w", err)
+	}
+	ours := make(map[string]bool, len(libs))
+	for _, lib := range libs {
+		ours[lib] = true
+	}
+	var n uint64
+	for subj, c := range info.State.Subjects {
+		if sj, err := subjects.Parse(subj); err == nil && ours[sj.LibraryID] {
+			n += c
+		}
+	}
+	return int64(n), nil
 }
 
 // tempDir returns a directory removed when the run closes.
