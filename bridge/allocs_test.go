@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/allocs"
 )
 
 // TestFrameAllocBudget holds the frame of an event to two allocations,
@@ -18,7 +19,5 @@ func TestFrameAllocBudget(t *testing.T) {
 		Data: json.RawMessage(`{"document_id":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","title":"Attention Is All You Need (annotated copy)","num_chunks":42}`),
 	}
 	b.newFrame(&ev, 1) // registers the type's statistics once
-	if got := testing.AllocsPerRun(100, func() { b.newFrame(&ev, 123456) }); got > 2 {
-		t.Errorf("newFrame: %.1f allocations, budget 2", got)
-	}
+	allocs.Check(t, allocs.Budget{Name: "newFrame", Max: 2, Fn: func() { b.newFrame(&ev, 123456) }})
 }

@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/allocs"
 )
 
-// TestAllocBudgets holds the codec to its allocation budgets (counts, not
-// times). Encode: the output buffer, sized up front. Decode: the four
-// strings it keeps (id, library_id, source, and the timestamp's text while
-// it is parsed; the built-in types are interned) and the copy of data, so
-// that the event does not alias the input.
+// TestAllocBudgets: Encode allocates its output buffer, sized up front.
+// Decode allocates the four strings it reads (id, library_id, source, and
+// the timestamp's text while it is parsed; the built-in types are
+// interned) and the copy of data, so that the event does not alias the
+// input. CheckSubject compares without building strings.
 func TestAllocBudgets(t *testing.T) {
 	ev := validEvent()
 	ev.Data = json.RawMessage(`{"document_id":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","title":"Attention Is All You Need (annotated copy)","num_chunks":42}`)
@@ -19,29 +20,22 @@ func TestAllocBudgets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name   string
-		budget float64
-		fn     func()
-	}{
-		{"Encode", 1, func() {
+	subject := "events.library." + libID + ".document.added"
+	allocs.Check(t,
+		allocs.Budget{Name: "Encode", Max: 1, Fn: func() {
 			if _, err := event.Encode(&ev, 0); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"Decode", 5, func() {
+		allocs.Budget{Name: "Decode", Max: 5, Fn: func() {
 			if _, err := event.Decode(wire, 0); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"CheckSubject", 0, func() {
-			if err := ev.CheckSubject("events.library." + libID + ".document.added"); err != nil {
+		allocs.Budget{Name: "CheckSubject", Max: 0, Fn: func() {
+			if err := ev.CheckSubject(subject); err != nil {
 				t.Fatal(err)
 			}
 		}},
-	} {
-		if got := testing.AllocsPerRun(100, c.fn); got > c.budget {
-			t.Errorf("%s: %.1f allocations a call, budget %.0f", c.name, got, c.budget)
-		}
-	}
+	)
 }
