@@ -55,7 +55,7 @@ func TestBenchErrors(t *testing.T) {
 		args []string
 		want map[string]string // field -> message part
 	}{
-		{"scenario", []string{"--scenario", "fast"}, map[string]string{"scenario": `"fast": want publish, e2e, ws, ws-peer, ws-centrifugo, replay, outbox or conns`}},
+		{"scenario", []string{"--scenario", "fast"}, map[string]string{"scenario": `"fast": want publish, e2e, ws, ws-peer, ws-centrifugo, replay, outbox, conns, conns-peer or conns-centrifugo`}},
 		{"mode", []string{"--mode", "fast"}, map[string]string{"mode": "want sync, async or core"}},
 		{"core with ws", []string{"--scenario", "ws", "--mode", "core"}, map[string]string{"mode": "only with --scenario publish or e2e"}},
 		{"numbers", []string{"--events=-1", "--size", "0", "--rate=-5", "--clients", "0", "--libraries", "100001", "--duration=-1s", "--client-queue=-1"},

@@ -141,7 +141,7 @@ type TokenConfig struct {
 }
 
 // Scenarios of the bench command, for [BenchConfig.Scenario].
-var BenchScenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox", "conns"}
+var BenchScenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox", "conns", "conns-peer", "conns-centrifugo"}
 
 // BenchConfig holds the settings of the bench command (package
 // internal/bench runs them). For bench, NATSURL defaults to empty, which

@@ -23,7 +23,7 @@ import (
 )
 
 // Scenarios are the names [Config.Scenario] accepts.
-var Scenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox", "conns"}
+var Scenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox", "conns", "conns-peer", "conns-centrifugo"}
 
 // DefaultEvents is the number of events of each scenario when
 // [Config.Events] is 0: enough for a few seconds on a 2-core machine.
@@ -67,7 +67,7 @@ type Config struct {
 	Size int
 	// Rate is the target publish rate in events/s; 0 means saturate.
 	Rate float64
-	// Clients of ws and ws-peer; 0 means 10.
+	// Clients of the ws and conns scenarios; 0 means 10.
 	Clients int
 	// Libraries the events (and clients) are spread over, round robin;
 	// 0 means 1.
@@ -81,13 +81,14 @@ type Config struct {
 	// giving up on the missing ones; 0 means 10 s.
 	Drain time.Duration
 	// NATSURL lists the servers; empty means an embedded broker in a
-	// temporary directory (always so for ws-peer, whose broker has its
-	// NATS WebSocket listener on).
+	// temporary directory (always so for ws-peer and conns-peer, whose
+	// broker has its NATS WebSocket listener on).
 	NATSURL []string
 	// NATSOptions are given to every connection to NATSURL (credentials,
 	// TLS), after the bench's own.
 	NATSOptions []nats.Option
-	// Centrifugo is the centrifugo binary of ws-centrifugo; "" means
+	// Centrifugo is the centrifugo binary of ws-centrifugo and
+	// conns-centrifugo; "" means
 	// "centrifugo" on the PATH.
 	Centrifugo string
 	// Prefix is the subject prefix; "" means "events".
@@ -159,8 +160,8 @@ func (c Config) Validate() error {
 	if c.Events < 0 || c.Size < 0 || c.Size > 1<<20 || !(c.Rate >= 0) || c.Clients < 0 || c.Libraries < 0 || c.Duration < 0 || c.Drain < 0 || c.ClientQueue < 0 || c.ConnsPerProcess < 0 {
 		errs = append(errs, fmt.Errorf("bench: a count, size, rate or duration out of range"))
 	}
-	if c.Scenario == "ws-peer" && len(c.NATSURL) > 0 {
-		errs = append(errs, errors.New("bench: ws-peer runs its own broker with a websocket listener: no NATS URL"))
+	if (c.Scenario == "ws-peer" || c.Scenario == "conns-peer") && len(c.NATSURL) > 0 {
+		errs = append(errs, fmt.Errorf("bench: %s runs its own broker with a websocket listener: no NATS URL", c.Scenario))
 	}
 	if err := subjects.ValidatePrefix(c.Prefix); err != nil {
 		errs = append(errs, err)
@@ -207,7 +208,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		Rate: cfg.Rate, Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		LoadBefore: loadAverage(),
 	}
-	if !strings.HasPrefix(cfg.Scenario, "ws") && cfg.Scenario != "conns" {
+	if !strings.HasPrefix(cfg.Scenario, "ws") && !strings.HasPrefix(cfg.Scenario, "conns") {
 		res.Clients = 0
 	}
 	var run func(context.Context, *Result) error
@@ -226,7 +227,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 		run = r.runReplay
 	case "outbox":
 		run = r.runOutbox
-	case "conns":
+	case "conns", "conns-peer", "conns-centrifugo":
 		run = r.runConns
 	}
 	if err := r.connect(ctx); err != nil {
@@ -290,7 +291,7 @@ func (r *runner) connect(ctx context.Context) error {
 			return err
 		}
 		bc := broker.Config{NATSListen: "127.0.0.1:0", DataDir: dir, Prefix: r.cfg.Prefix}
-		if r.cfg.Scenario == "ws-peer" {
+		if r.cfg.Scenario == "ws-peer" || r.cfg.Scenario == "conns-peer" {
 			bc.WebSocketListen = "127.0.0.1:0"
 		}
 		b, err := broker.New(bc, r.log.Named("broker"))

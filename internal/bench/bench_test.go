@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -333,18 +331,7 @@ func TestProgress(t *testing.T) {
 // TestCentrifugoPeer runs ws-centrifugo when a centrifugo binary is at
 // hand (make bench-peers builds one into .tools/bin); skipped otherwise.
 func TestCentrifugoPeer(t *testing.T) {
-	bin, err := exec.LookPath("centrifugo")
-	if err != nil {
-		// Absolute: the bench starts centrifugo in a directory of its own.
-		bin, err = filepath.Abs(filepath.Join("..", "..", ".tools", "bin", "centrifugo"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(bin); err != nil {
-			t.Skip("no centrifugo binary (make bench-peers builds one)")
-		}
-	}
-	res, err := Run(t.Context(), Config{Scenario: "ws-centrifugo", Centrifugo: bin, Events: 200, Clients: 2, Drain: 30 * time.Second}, zaptest.NewLogger(t))
+	res, err := Run(t.Context(), Config{Scenario: "ws-centrifugo", Centrifugo: centrifugoBinary(t), Events: 200, Clients: 2, Drain: 30 * time.Second}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

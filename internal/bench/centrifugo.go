@@ -33,15 +33,11 @@ const centrifugoAPIKey = "arrwcdc-bench"
 // Centrifugo's JSON protocol over WebSocket. The forwarder hop is part of
 // what is measured: it is how events reach Centrifugo from NATS.
 func (r *runner) runWSCentrifugo(ctx context.Context, res *Result) error {
-	bin := r.cfg.Centrifugo
-	if bin == "" {
-		bin = "centrifugo"
-	}
-	path, err := exec.LookPath(bin)
+	path, err := r.centrifugoPath()
 	if err != nil {
-		return fmt.Errorf("bench: ws-centrifugo needs the centrifugo binary (make bench-peers builds it into .tools/bin): %w", err)
+		return err
 	}
-	base, err := r.startCentrifugo(ctx, path)
+	base, _, err := r.startCentrifugo(ctx, path, false)
 	if err != nil {
 		return err
 	}
@@ -58,16 +54,30 @@ func (r *runner) runWSCentrifugo(ctx context.Context, res *Result) error {
 	}, "push received − event timestamp")
 }
 
+// centrifugoPath finds the centrifugo binary of [Config.Centrifugo].
+func (r *runner) centrifugoPath() (string, error) {
+	bin := r.cfg.Centrifugo
+	if bin == "" {
+		bin = "centrifugo"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("bench: %s needs the centrifugo binary (make bench-peers builds it into .tools/bin): %w", r.cfg.Scenario, err)
+	}
+	return path, nil
+}
+
 // startCentrifugo runs centrifugo on a free port of 127.0.0.1 until the run
-// closes, and returns its http:// base URL once it answers.
-func (r *runner) startCentrifugo(ctx context.Context, bin string) (string, error) {
+// closes, and returns its http:// base URL once it answers, and its
+// process id. With pprof, its debug endpoints (/debug/pprof/) are on.
+func (r *runner) startCentrifugo(ctx context.Context, bin string, pprof bool) (base string, pid int, err error) {
 	dir, err := tempDir(r)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", fmt.Errorf("bench: %w", err)
+		return "", 0, fmt.Errorf("bench: %w", err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
@@ -83,17 +93,20 @@ func (r *runner) startCentrifugo(ctx context.Context, bin string) (string, error
 		"usage_stats": map[string]any{"disabled": true},
 		"health":      map[string]any{"enabled": true},
 	}
+	if pprof {
+		conf["debug"] = map[string]any{"enabled": true}
+	}
 	b, _ := json.Marshal(conf)
 	cfgPath := filepath.Join(dir, "centrifugo.json")
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		return "", fmt.Errorf("bench: %w", err)
+		return "", 0, fmt.Errorf("bench: %w", err)
 	}
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("bench: centrifugo: %w", err)
+		return "", 0, fmt.Errorf("bench: centrifugo: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -106,25 +119,25 @@ func (r *runner) startCentrifugo(ctx context.Context, bin string) (string, error
 			<-exited
 		}
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(base + "/health")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, nil
+				return base, cmd.Process.Pid, nil
 			}
 		}
 		select {
 		case <-exited:
-			return "", fmt.Errorf("bench: centrifugo exited: %s", strings.TrimSpace(out.String()))
+			return "", 0, fmt.Errorf("bench: centrifugo exited: %s", strings.TrimSpace(out.String()))
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", 0, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return "", errors.New("bench: centrifugo did not answer /health within 20 s")
+			return "", 0, errors.New("bench: centrifugo did not answer /health within 20 s")
 		}
 	}
 }
@@ -212,8 +225,6 @@ func (r *runner) forwardToCentrifugo(ctx context.Context, base string, libs []st
 
 // dialCentrifugo connects one client with Centrifugo's JSON protocol,
 // subscribes it to channel and reads its pushes into rc until cs.close.
-// Centrifugo may put several replies in one frame, one a line; an empty
-// object is its ping, answered with an empty object.
 func (cs *clientSet) dialCentrifugo(ctx context.Context, url, channel string, rc *receiver) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -222,39 +233,52 @@ func (cs *clientSet) dialCentrifugo(ctx context.Context, url, channel string, rc
 		return err
 	}
 	c.SetReadLimit(1 << 21)
-	sub, _ := json.Marshal(map[string]any{"id": 2, "subscribe": map[string]string{"channel": channel}})
-	if err := c.Write(dctx, websocket.MessageText, []byte(`{"id":1,"connect":{}}`+"\n"+string(sub))); err != nil {
+	if err := centrifugoSubscribe(dctx, c, channel); err != nil {
 		c.CloseNow()
 		return err
 	}
-	// Wait for the subscribe reply; pushes cannot come before it.
-	for subscribed := false; !subscribed; {
-		_, msg, err := c.Read(dctx)
+	cs.read(c, rc, func(now time.Time, msg []byte) {
+		centrifugoPushes(c, msg, func(line []byte) { rc.event(now, line, 0) })
+	})
+	return nil
+}
+
+// centrifugoSubscribe sends Centrifugo's connect and subscribe commands
+// for channel over c and reads its replies until the subscribe reply
+// (pushes cannot come before it).
+func centrifugoSubscribe(ctx context.Context, c *websocket.Conn, channel string) error {
+	sub, _ := json.Marshal(map[string]any{"id": 2, "subscribe": map[string]string{"channel": channel}})
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"connect":{}}`+"\n"+string(sub))); err != nil {
+		return err
+	}
+	for {
+		_, msg, err := c.Read(ctx)
 		if err != nil {
-			c.CloseNow()
 			return fmt.Errorf("centrifugo subscribe: %w", err)
 		}
 		for line := range bytes.Lines(msg) {
 			line = bytes.TrimSpace(line)
 			if bytes.Contains(line, []byte(`"error"`)) {
-				c.CloseNow()
 				return fmt.Errorf("centrifugo: %s", line)
 			}
 			if bytes.HasPrefix(line, []byte(`{"id":2`)) {
-				subscribed = true
+				return nil
 			}
 		}
 	}
-	cs.read(c, rc, func(now time.Time, msg []byte) {
-		for line := range bytes.Lines(msg) {
-			line = bytes.TrimRight(line, "\r\n")
-			switch {
-			case len(line) == 2 && line[0] == '{' && line[1] == '}':
-				_ = c.Write(context.Background(), websocket.MessageText, []byte("{}"))
-			case bytes.HasPrefix(line, []byte(`{"push"`)) && bytes.Contains(line, []byte(`"pub":`)):
-				rc.event(now, line, 0)
-			}
+}
+
+// centrifugoPushes calls pub with each publication push in msg, one of
+// Centrifugo's frames (several replies may share one, one a line), and
+// answers its ping (an empty object) with an empty object over c.
+func centrifugoPushes(c *websocket.Conn, msg []byte, pub func(line []byte)) {
+	for line := range bytes.Lines(msg) {
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 2 && line[0] == '{' && line[1] == '}':
+			_ = c.Write(context.Background(), websocket.MessageText, []byte("{}"))
+		case bytes.HasPrefix(line, []byte(`{"push"`)) && bytes.Contains(line, []byte(`"pub":`)):
+			pub(line)
 		}
-	})
-	return nil
+	}
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/arrwdb/arrwcdc/bridge"
+	"github.com/arrwdb/arrwcdc/subjects"
 )
 
 // Defaults of the conns scenario.
@@ -58,10 +61,19 @@ type ConnsFigures struct {
 	SourceAddrs     []string `json:"source_addrs"`
 	ConnectSeconds  float64  `json:"connect_s"` // dialling every client
 
-	// The bridge process (broker, bridge, publisher; no client) before
-	// the first dial and with every client connected and idle, each read
-	// after runtime.GC(): VmRSS, the runtime's HeapInuse+StackInuse, and
-	// goroutines.
+	// Server is the process measured: the bench process with the bridge
+	// and the embedded broker (conns), the bench process with the
+	// embedded broker and its NATS websocket listener (conns-peer), or
+	// the centrifugo process (conns-centrifugo). ServerPID is its process
+	// id when it is not the bench process, else 0.
+	Server    string `json:"server_process"`
+	ServerPID int    `json:"server_pid,omitempty"`
+
+	// The server process (in the bench process: with the broker and the
+	// publisher; never a client) before the first dial and with every
+	// client connected and idle, each read after a GC (centrifugo: one it
+	// runs on a /debug/pprof/heap?gc=1 request): VmRSS, the runtime's
+	// HeapInuse+StackInuse, and goroutines.
 	RSSBefore            uint64  `json:"rss_before"`
 	RSSIdle              uint64  `json:"rss_idle"`
 	HeapStackBefore      uint64  `json:"heap_stack_before"`
@@ -75,29 +87,31 @@ type ConnsFigures struct {
 	// IdleScavengedPerConn is the VmRSS delta / Held once more, after
 	// debug.FreeOSMemory returned the freed pages to the OS: what the
 	// connections themselves hold, without the runtime's headroom of
-	// garbage from their set-up not yet returned.
+	// garbage from their set-up not yet returned. 0 for centrifugo (no
+	// way to make another process return its pages).
 	IdleScavengedPerConn int64 `json:"idle_scavenged_bytes_per_conn"`
 
 	// Delivery: every held client should receive each event of its
 	// library; Complete counts those that did.
 	Complete int64 `json:"complete_clients"`
 	Excess   int64 `json:"excess_frames"` // frames beyond the expected (duplicates)
-	// ClientRSS is the client processes' VmRSS, summed (not the bridge's).
+	// ClientRSS is the client processes' VmRSS, summed (not the server's).
 	ClientRSS uint64 `json:"client_rss"`
 }
 
-// memSample is the bridge process's memory at one moment.
+// memSample is the server process's memory at one moment.
 type memSample struct {
 	rss, heapStack, stack uint64
 	goroutines            int
 }
 
-func sampleMem() memSample {
+// sampleMem reads this process's memory after a GC.
+func sampleMem() (memSample, error) {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	rss, _ := readRSS()
-	return memSample{rss: rss, heapStack: m.HeapInuse + m.StackInuse, stack: m.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memSample{rss: rss, heapStack: m.HeapInuse + m.StackInuse, stack: m.StackInuse, goroutines: runtime.NumGoroutine()}, nil
 }
 
 // scavengedRSS is VmRSS after debug.FreeOSMemory.
@@ -105,6 +119,59 @@ func scavengedRSS() uint64 {
 	debug.FreeOSMemory()
 	rss, _ := readRSS()
 	return rss
+}
+
+// connsServer is the server a conns scenario measures: what its clients
+// dial and subscribe to, and how to weigh its process.
+type connsServer struct {
+	kind    string   // the clients' protocol: [connsJob.Kind]
+	url     string   // [connsJob.URL]
+	targets []string // per library, [connsJob.Libs]
+	desc    string   // the process measured, for the figures
+	pid     int      // its process id; 0: this process
+
+	mem        func() (memSample, error) // after a GC
+	scavenged  func() uint64             // VmRSS with freed pages returned; nil: cannot
+	goroutines func() int                // for settle
+	openFDs    func() int
+}
+
+// inProcess is a server running in this process (the bridge, the
+// embedded broker).
+func inProcess(kind, url string, targets []string, desc string) *connsServer {
+	return &connsServer{kind: kind, url: url, targets: targets, desc: desc,
+		mem: sampleMem, scavenged: scavengedRSS, goroutines: runtime.NumGoroutine, openFDs: func() int { return openFDsOf("self") }}
+}
+
+// startConnsServer starts the server of the run's conns scenario: the
+// bridge (conns), nothing more than the embedded broker's NATS websocket
+// listener (conns-peer), or centrifugo fed from the live subjects
+// (conns-centrifugo).
+func (r *runner) startConnsServer(ctx context.Context, libs []string) (*connsServer, error) {
+	switch r.cfg.Scenario {
+	case "conns-peer":
+		ws := r.broker.WebSocketURL()
+		if ws == "" {
+			return nil, errors.New("bench: the embedded broker has no websocket listener")
+		}
+		subjs := make([]string, len(libs))
+		for i, lib := range libs {
+			subj, err := subjects.Library(r.cfg.Prefix, lib)
+			if err != nil {
+				return nil, err
+			}
+			subjs[i] = subjects.Live(subj) // what the bridge subscribes to
+		}
+		return inProcess(connsNATS, ws, subjs, "bench process: embedded broker with its NATS websocket listener "+ws+", no bridge"), nil
+	case "conns-centrifugo":
+		return r.startConnsCentrifugo(ctx, libs)
+	}
+	b, err := r.startConnsBridge(ctx)
+	if err != nil {
+		return nil, err
+	}
+	url := "ws" + strings.TrimPrefix(b.URL(), "http") + "/v1/libraries/"
+	return inProcess(connsBridge, url, libs, "bench process: bridge "+b.URL()+" and the embedded broker"), nil
 }
 
 // connsProc is one client process.
@@ -128,13 +195,15 @@ func (p *connsProc) status() connsStatus {
 
 func (p *connsProc) exited() bool { return isClosed(p.done) }
 
-// runConns: idle WebSocket connections on one bridge. The bridge runs in
-// this process (with the embedded broker, as in ws); the clients run in
+// runConns: idle WebSocket connections on one server: the bridge (conns),
+// nats-server's own websocket listener (conns-peer) or Centrifugo
+// (conns-centrifugo); see [connsServer]. The bridge and the broker run in
+// this process (as in ws), centrifugo in its own; the clients run in
 // client processes (this binary again, see [ConnsClientRequested]), so
-// that their memory is not counted as the bridge's. The bridge's memory
+// that their memory is not counted as the server's. The server's memory
 // is read before the first dial and with every client connected and
-// idle; then events are published to every library and each client's
-// frames counted.
+// idle; then events are published to every library (through JetStream and
+// its live republish, as in ws) and each client's events counted.
 func (r *runner) runConns(ctx context.Context, res *Result) error {
 	fig := &ConnsFigures{Requested: r.cfg.Clients}
 	res.Conns = fig
@@ -143,20 +212,24 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 		res.Notes = append(res.Notes, "raising RLIMIT_NOFILE: "+err.Error())
 	}
 	fig.FDLimit = nofile
-	b, err := r.startConnsBridge(ctx)
+	libs := r.libraries()
+	srv, err := r.startConnsServer(ctx, libs)
 	if err != nil {
 		return err
 	}
-	libs := r.libraries()
+	fig.Server, fig.ServerPID = srv.desc, srv.pid
+	if srv.scavenged == nil {
+		res.Notes = append(res.Notes, "the server is another process: no figure with its freed pages returned (debug.FreeOSMemory is only for this one)")
+	}
 
 	n := r.cfg.Clients
 	if nofile > 0 {
-		if room := int(nofile) - openFDs() - fdReserve; n > room {
+		if room := int(nofile) - srv.openFDs() - fdReserve; n > room {
 			n = max(room, 0)
 			fig.CappedByFDLimit = true
 			res.Notes = append(res.Notes, fmt.Sprintf(
-				"CAPPED by the bridge process's file descriptor limit (RLIMIT_NOFILE %d, one per connection): %d of %d clients; "+
-					"run with ulimit -n >= %d for all of them", nofile, n, r.cfg.Clients, r.cfg.Clients+openFDs()+fdReserve))
+				"CAPPED by the server process's file descriptor limit (RLIMIT_NOFILE %d, one per connection): %d of %d clients; "+
+					"run with ulimit -n >= %d for all of them", nofile, n, r.cfg.Clients, r.cfg.Clients+srv.openFDs()+fdReserve))
 		}
 	}
 	if n == 0 {
@@ -171,15 +244,22 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 		return fmt.Errorf("bench: conns: %d client processes need more source addresses than 127.0.0.2–127.0.0.254", nproc)
 	}
 
-	if r.cfg.MemProfile != "" {
+	memProfile := r.cfg.MemProfile != "" && srv.pid == 0
+	if memProfile {
 		// Sample the connections' allocations finely (the default, one
 		// per 512 KiB, sees a handful of a 2 KiB structure's thousands).
 		old := runtime.MemProfileRate
 		runtime.MemProfileRate = 512
 		defer func() { runtime.MemProfileRate = old }()
 	}
-	before := sampleMem()
-	rssScavengedBefore := scavengedRSS()
+	before, err := srv.mem()
+	if err != nil {
+		return err
+	}
+	var rssScavengedBefore uint64
+	if srv.scavenged != nil {
+		rssScavengedBefore = srv.scavenged()
+	}
 	fig.RSSBefore, fig.HeapStackBefore, fig.GoroutinesBefore = before.rss, before.heapStack, before.goroutines
 
 	// Start the client processes and let them dial.
@@ -196,12 +276,11 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 		cancel()
 	}
 	defer stopProcs()
-	url := "ws" + strings.TrimPrefix(b.URL(), "http") + "/v1/libraries/"
 	r.progress.start("connecting clients", int64(n))
 	t0 := time.Now()
 	for i := range nproc {
 		first := i * n / nproc
-		job := connsJob{URL: url, Libs: libs, First: first, Count: (i+1)*n/nproc - first,
+		job := connsJob{Kind: srv.kind, URL: srv.url, Libs: srv.targets, First: first, Count: (i+1)*n/nproc - first,
 			Source: fmt.Sprintf("127.0.0.%d", 2+i), Dials: connsDials}
 		p, err := r.startClientProc(cctx, job)
 		if err != nil {
@@ -249,15 +328,20 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 
 	// Idle: let the connection set-up settle, then measure.
 	r.progress.start("idle", 0)
-	settle(ctx)
-	idle := sampleMem()
+	settle(ctx, srv.goroutines)
+	idle, err := srv.mem()
+	if err != nil {
+		return err
+	}
 	fig.RSSIdle, fig.HeapStackIdle, fig.GoroutinesIdle = idle.rss, idle.heapStack, idle.goroutines
 	fig.IdleBytesPerConn = (int64(idle.rss) - int64(before.rss)) / int64(fig.Held)
 	fig.IdleHeapStackPerConn = (int64(idle.heapStack) - int64(before.heapStack)) / int64(fig.Held)
 	fig.IdleStackPerConn = (int64(idle.stack) - int64(before.stack)) / int64(fig.Held)
 	fig.GoroutinesPerConn = float64(idle.goroutines-before.goroutines) / float64(fig.Held)
-	fig.IdleScavengedPerConn = (int64(scavengedRSS()) - int64(rssScavengedBefore)) / int64(fig.Held)
-	if r.cfg.MemProfile != "" {
+	if srv.scavenged != nil {
+		fig.IdleScavengedPerConn = (int64(srv.scavenged()) - int64(rssScavengedBefore)) / int64(fig.Held)
+	}
+	if memProfile {
 		if err := writeHeapProfile(r.cfg.MemProfile); err != nil {
 			return err
 		}
@@ -299,10 +383,10 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 	}, func() bool { return sum().Complete >= int64(fig.Held) })
 	// r.end reads the memory after the publish, in the run's usual
 	// figures; the mem profile was the heap at idle.
-	memProfile := r.cfg.MemProfile
+	memProfileFile := r.cfg.MemProfile
 	r.cfg.MemProfile = ""
 	err = r.end(res)
-	r.cfg.MemProfile = memProfile
+	r.cfg.MemProfile = memProfileFile
 	if err != nil {
 		return err
 	}
@@ -436,20 +520,20 @@ func (r *runner) waitProcs(ctx context.Context, procs []*connsProc, done func() 
 	return nil
 }
 
-// settle waits for the goroutine count to stay put for half a second (the
-// last connections' set-up ending), 10 s at most.
-func settle(ctx context.Context) {
+// settle waits for the goroutine count (of the server process) to stay put
+// for half a second (the last connections' set-up ending), 10 s at most.
+func settle(ctx context.Context, goroutines func() int) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	deadline := time.Now().Add(10 * time.Second)
-	last, same := runtime.NumGoroutine(), 0
+	last, same := goroutines(), 0
 	for same < 5 && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if g := runtime.NumGoroutine(); g == last {
+		if g := goroutines(); g == last {
 			same++
 		} else {
 			last, same = g, 0
@@ -470,12 +554,112 @@ func writeHeapProfile(file string) error {
 	return f.Close()
 }
 
-// openFDs counts this process's open file descriptors (0 where /proc is
-// missing).
-func openFDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
+// openFDsOf counts the open file descriptors of a process ("self" or a
+// pid; 0 where /proc is missing).
+func openFDsOf(proc string) int {
+	ents, err := os.ReadDir("/proc/" + proc + "/fd")
 	if err != nil {
 		return 0
 	}
 	return len(ents)
+}
+
+// startConnsCentrifugo runs centrifugo with its debug endpoints on (the
+// bench reads its memory statistics there, after a GC they request) and
+// the forwarder of ws-centrifugo, which publishes every event of the live
+// subjects to the channel of its library.
+func (r *runner) startConnsCentrifugo(ctx context.Context, libs []string) (*connsServer, error) {
+	path, err := r.centrifugoPath()
+	if err != nil {
+		return nil, err
+	}
+	base, pid, err := r.startCentrifugo(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	stop, err := r.forwardToCentrifugo(ctx, base, libs)
+	if err != nil {
+		return nil, err
+	}
+	r.onClose(stop) // before centrifugo stops: closers run in reverse
+	proc := strconv.Itoa(pid)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	r.onClose(hc.CloseIdleConnections)
+	return &connsServer{kind: connsCentrifugo, url: "ws" + strings.TrimPrefix(base, "http") + "/connection/websocket",
+		targets: libs, desc: fmt.Sprintf("centrifugo process %d, %s (%s)", pid, base, path), pid: pid,
+		mem: func() (memSample, error) { return centrifugoMem(hc, base, proc) },
+		goroutines: func() int {
+			g, _ := centrifugoGoroutines(hc, base)
+			return g
+		},
+		openFDs: func() int { return openFDsOf(proc) },
+	}, nil
+}
+
+// centrifugoMem reads the memory of the centrifugo process proc: its
+// heap profile with gc=1 makes it run a GC and ends with its
+// runtime.MemStats (HeapInuse, Stack = StackInuse / StackSys); VmRSS is
+// read from /proc after that GC.
+func centrifugoMem(hc *http.Client, base, proc string) (memSample, error) {
+	prof, err := httpGet(hc, base+"/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return memSample{}, fmt.Errorf("bench: centrifugo heap profile: %w", err)
+	}
+	var m memSample
+	var heap uint64
+	for line := range strings.Lines(prof) {
+		if v, ok := strings.CutPrefix(line, "# HeapInuse = "); ok {
+			heap, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "# Stack = "); ok {
+			inuse, _, _ := strings.Cut(v, " ")
+			m.stack, _ = strconv.ParseUint(inuse, 10, 64)
+		}
+	}
+	if heap == 0 {
+		return memSample{}, errors.New("bench: centrifugo heap profile without runtime.MemStats")
+	}
+	m.heapStack = heap + m.stack
+	status, err := os.ReadFile("/proc/" + proc + "/status")
+	if err != nil {
+		return memSample{}, fmt.Errorf("bench: centrifugo: %w", err)
+	}
+	m.rss, _ = parseStatus(status)
+	if m.goroutines, err = centrifugoGoroutines(hc, base); err != nil {
+		return memSample{}, err
+	}
+	return m, nil
+}
+
+// centrifugoGoroutines reads the goroutine count of centrifugo's goroutine
+// profile ("goroutine profile: total N").
+func centrifugoGoroutines(hc *http.Client, base string) (int, error) {
+	prof, err := httpGet(hc, base+"/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return 0, fmt.Errorf("bench: centrifugo goroutine profile: %w", err)
+	}
+	first, _, _ := strings.Cut(prof, "\n")
+	v, ok := strings.CutPrefix(first, "goroutine profile: total ")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil {
+		return 0, fmt.Errorf("bench: centrifugo goroutine profile starts %.100q", first)
+	}
+	return n, nil
+}
+
+// httpGet returns the body of a 200 answer to GET url.
+func httpGet(hc *http.Client, url string) (string, error) {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), nil
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,11 +28,34 @@ const connsClientEnv = "ARRWCDC_BENCH_CONNS_CLIENT"
 // [RunConnsClient] instead of its usual work.
 func ConnsClientRequested() bool { return os.Getenv(connsClientEnv) == "1" }
 
+// The protocols of the client processes' sockets ([connsJob.Kind]): one
+// for each server the conns scenarios measure.
+const (
+	// connsBridge: the bridge's /v1/libraries/{id}/ws; connected at its
+	// {"type":"connected"} frame; counts {"type":"event"} frames.
+	connsBridge = "bridge"
+	// connsNATS: the NATS protocol over nats-server's websocket listener
+	// (CONNECT, SUB, PING; connected at the PONG); counts MSG and HMSG,
+	// answers PING.
+	connsNATS = "nats"
+	// connsCentrifugo: Centrifugo's JSON protocol (connect, subscribe;
+	// connected at the subscribe reply); counts publication pushes,
+	// answers its pings.
+	connsCentrifugo = "centrifugo"
+)
+
 // connsJob is what the conns scenario asks of one client process: the
 // first line of its stdin.
 type connsJob struct {
-	URL    string   `json:"url"`    // ws://host:port/v1/libraries/
-	Libs   []string `json:"libs"`   // library ids; client i watches Libs[i % len]
+	Kind string `json:"kind"` // connsBridge ("" too), connsNATS or connsCentrifugo
+	// URL is what every client dials: ws://host:port/v1/libraries/ (the
+	// bridge: + Libs[i] + "/ws"), the NATS websocket listener, or
+	// Centrifugo's /connection/websocket.
+	URL string `json:"url"`
+	// Libs is, per library, what its clients subscribe to: the library id
+	// (bridge), its live subject (NATS) or its channel (Centrifugo);
+	// client i watches Libs[i % len].
+	Libs   []string `json:"libs"`
 	First  int      `json:"first"`  // global index of this process's first client
 	Count  int      `json:"count"`  // clients to open
 	Source string   `json:"source"` // local IP address to dial from ("" = any)
@@ -59,6 +83,7 @@ type connsClient struct {
 	lib  int
 	got  atomic.Int64
 	conn *websocket.Conn
+	nats *bufio.Reader // connsNATS: the protocol stream of conn
 }
 
 // RunConnsClient is the body of a client process of the conns scenario.
@@ -194,7 +219,7 @@ func RunConnsClient(ctx context.Context, in io.Reader, out io.Writer) error {
 		c := &connsClient{lib: (job.First + i) % len(job.Libs)}
 		dials.Go(func() {
 			defer func() { <-sem }()
-			err := c.dial(ctx, hc, job.URL+job.Libs[c.lib]+"/ws")
+			err := c.dial(ctx, hc, &job)
 			mu.Lock()
 			if err != nil {
 				st.Failed++
@@ -211,7 +236,7 @@ func RunConnsClient(ctx context.Context, in io.Reader, out io.Writer) error {
 				return
 			}
 			readers.Go(func() {
-				reason := c.read(&frames, &stopping, poke)
+				reason := c.read(job.Kind, &frames, &stopping, poke)
 				if reason != "" {
 					closedCount.Add(1)
 					mu.Lock()
@@ -248,10 +273,15 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-// dial opens the socket and reads its connected frame.
-func (c *connsClient) dial(ctx context.Context, hc *http.Client, url string) error {
+// dial opens the socket and waits until it is connected in the job's
+// protocol (see [connsBridge] and the others).
+func (c *connsClient) dial(ctx context.Context, hc *http.Client, job *connsJob) error {
 	dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	target, url := job.Libs[c.lib], job.URL
+	if job.Kind == connsBridge || job.Kind == "" {
+		url += target + "/ws"
+	}
 	conn, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -260,40 +290,198 @@ func (c *connsClient) dial(ctx context.Context, hc *http.Client, url string) err
 		return err
 	}
 	conn.SetReadLimit(1 << 21)
-	_, hello, err := conn.Read(dctx)
+	switch job.Kind {
+	case connsNATS:
+		err = c.natsHello(dctx, conn, target)
+	case connsCentrifugo:
+		err = centrifugoSubscribe(dctx, conn, target)
+	default:
+		err = bridgeHello(dctx, conn)
+	}
 	if err != nil {
 		_ = conn.CloseNow()
-		return fmt.Errorf("first frame: %w", err)
-	}
-	if !strings.Contains(string(hello), `"type":"connected"`) {
-		_ = conn.CloseNow()
-		return fmt.Errorf("first frame is not connected: %.200s", hello)
+		return err
 	}
 	c.conn = conn
 	return nil
 }
 
-// read counts event frames until the connection ends; it returns why the
-// server closed it ("" when the bench closed it).
-func (c *connsClient) read(frames *atomic.Int64, stopping *atomic.Bool, poke func()) string {
+// bridgeHello reads the bridge's connected frame.
+func bridgeHello(ctx context.Context, conn *websocket.Conn) error {
+	_, hello, err := conn.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("first frame: %w", err)
+	}
+	if !strings.Contains(string(hello), `"type":"connected"`) {
+		return fmt.Errorf("first frame is not connected: %.200s", hello)
+	}
+	return nil
+}
+
+// natsConnect is the client's CONNECT: no +OK for every command, headers
+// (the live subjects carry them), no responders.
+const natsConnect = `CONNECT {"verbose":false,"pedantic":false,"protocol":1,"headers":true,"no_responders":true}` + "\r\n"
+
+// natsHello speaks the NATS protocol's start over conn: the server's
+// INFO, then CONNECT, SUB subject and PING in one message, and waits for
+// the PONG, after which the subscription is in place. The reads of the
+// stream outlive ctx (a message's reader keeps the context it was opened
+// with), so ctx's end closes conn instead.
+func (c *connsClient) natsHello(ctx context.Context, conn *websocket.Conn, subject string) error {
+	stop := context.AfterFunc(ctx, func() { _ = conn.CloseNow() })
+	defer stop()
+	br := bufio.NewReaderSize(&wsStream{conn: conn}, 1024)
+	op, line, err := readNATSOp(br)
+	if err != nil {
+		return fmt.Errorf("nats INFO: %w", err)
+	}
+	if op != "INFO" {
+		return fmt.Errorf("nats: first line is not INFO: %.200s", line)
+	}
+	if err := conn.Write(ctx, websocket.MessageBinary, []byte(natsConnect+"SUB "+subject+" 1\r\nPING\r\n")); err != nil {
+		return err
+	}
+	for {
+		op, line, err := readNATSOp(br)
+		switch {
+		case err != nil:
+			return fmt.Errorf("nats PONG: %w", err)
+		case op == "PONG":
+			if !stop() {
+				return ctx.Err()
+			}
+			c.nats = br
+			return nil
+		case op == "PING":
+			if err := conn.Write(ctx, websocket.MessageBinary, []byte("PONG\r\n")); err != nil {
+				return err
+			}
+		case op == "-ERR":
+			return fmt.Errorf("nats: %s", line)
+		}
+	}
+}
+
+// wsStream reads the messages of a WebSocket as one byte stream: NATS over
+// WebSocket does not align its protocol with the messages.
+type wsStream struct {
+	conn *websocket.Conn
+	r    io.Reader // the message being read
+}
+
+func (s *wsStream) Read(p []byte) (int, error) {
+	for {
+		if s.r == nil {
+			_, r, err := s.conn.Reader(context.Background())
+			if err != nil {
+				return 0, err
+			}
+			s.r = r
+		}
+		n, err := s.r.Read(p)
+		if err == io.EOF {
+			s.r = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+// readNATSOp reads one line of the NATS protocol from br and returns its
+// operation in upper case and the line without CRLF; for MSG and HMSG it
+// skips the payload (the line's last field is its size).
+func readNATSOp(br *bufio.Reader) (op, line string, err error) {
+	line, err = br.ReadString('\n')
+	if err != nil {
+		return "", "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	op, args, _ := strings.Cut(line, " ")
+	op = strings.ToUpper(op)
+	if op == "MSG" || op == "HMSG" {
+		f := strings.Fields(args)
+		n := -1
+		if len(f) >= 3 {
+			n, _ = strconv.Atoi(f[len(f)-1])
+		}
+		if n < 0 {
+			return "", "", fmt.Errorf("nats: bad %s line %.200q", op, line)
+		}
+		if _, err := br.Discard(n + 2); err != nil {
+			return "", "", err
+		}
+	}
+	return op, line, nil
+}
+
+// read counts event frames (NATS: messages) until the connection ends; it
+// returns why the server closed it ("" when the bench closed it).
+func (c *connsClient) read(kind string, frames *atomic.Int64, stopping *atomic.Bool, poke func()) string {
+	got := func() {
+		c.got.Add(1)
+		frames.Add(1)
+		poke()
+	}
+	var err error
+	if kind == connsNATS {
+		err = c.readNATS(got)
+	} else {
+		err = c.readFrames(kind, got)
+	}
+	if stopping.Load() {
+		return ""
+	}
+	if ce, ok := errors.AsType[websocket.CloseError](err); ok {
+		return fmt.Sprintf("close %d %s", ce.Code, ce.Reason)
+	}
+	return err.Error()
+}
+
+// readFrames reads the bridge's or Centrifugo's frames, calling got for
+// each event, until an error.
+func (c *connsClient) readFrames(kind string, got func()) error {
 	var head [16]byte
 	for {
 		_, rd, err := c.conn.Reader(context.Background())
 		if err != nil {
-			if stopping.Load() {
-				return ""
+			return err
+		}
+		if kind == connsCentrifugo {
+			msg, err := io.ReadAll(rd)
+			if err != nil {
+				return err
 			}
-			if ce, ok := errors.AsType[websocket.CloseError](err); ok {
-				return fmt.Sprintf("close %d %s", ce.Code, ce.Reason)
-			}
-			return err.Error()
+			centrifugoPushes(c.conn, msg, func([]byte) { got() })
+			continue
 		}
 		n, _ := io.ReadFull(rd, head[:])
 		_, _ = io.Copy(io.Discard, rd)
 		if strings.HasPrefix(string(head[:n]), `{"type":"event"`) {
-			c.got.Add(1)
-			frames.Add(1)
-			poke()
+			got()
+		}
+	}
+}
+
+// readNATS reads the NATS protocol, calling got for each MSG or HMSG and
+// answering PING, until an error (-ERR is one).
+func (c *connsClient) readNATS(got func()) error {
+	for {
+		op, line, err := readNATSOp(c.nats)
+		if err != nil {
+			return err
+		}
+		switch op {
+		case "MSG", "HMSG":
+			got()
+		case "PING":
+			if err := c.conn.Write(context.Background(), websocket.MessageBinary, []byte("PONG\r\n")); err != nil {
+				return err
+			}
+		case "-ERR":
+			return fmt.Errorf("nats: %s", line)
 		}
 	}
 }

@@ -206,10 +206,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 			held += fmt.Sprintf("  CAPPED by RLIMIT_NOFILE %d", c.FDLimit)
 		}
 		row("connections held", held)
-		row("idle memory/conn", fmt.Sprintf("%s B VmRSS (%.1f KiB), %s B heap+stack (%s B stack), %s goroutines (bridge process, after GC); %s B VmRSS once freed pages are returned",
+		scavenged := "n/a"
+		if c.ServerPID == 0 {
+			scavenged = count(c.IdleScavengedPerConn) + " B"
+		}
+		row("idle memory/conn", fmt.Sprintf("%s B VmRSS (%.1f KiB), %s B heap+stack (%s B stack), %s goroutines (server process, after GC); %s VmRSS once freed pages are returned",
 			count(c.IdleBytesPerConn), float64(c.IdleBytesPerConn)/1024, count(c.IdleHeapStackPerConn), count(c.IdleStackPerConn),
-			trimFloat(c.GoroutinesPerConn), count(c.IdleScavengedPerConn)))
-		row("bridge process", fmt.Sprintf("VmRSS %s -> %s, heap+stack %s -> %s, goroutines %d -> %d",
+			trimFloat(c.GoroutinesPerConn), scavenged))
+		row("server process", fmt.Sprintf("%s: VmRSS %s -> %s, heap+stack %s -> %s, goroutines %d -> %d", c.Server,
 			mib(c.RSSBefore), mib(c.RSSIdle), mib(c.HeapStackBefore), mib(c.HeapStackIdle), c.GoroutinesBefore, c.GoroutinesIdle))
 		row("clients complete", fmt.Sprintf("%s of %s received every event of their library; client processes' VmRSS %s",
 			count(c.Complete), count(int64(c.Held)), mib(c.ClientRSS)))
@@ -253,7 +257,7 @@ func (r *Result) title() string {
 
 func (r *Result) deliveryUnit() string {
 	switch r.Scenario {
-	case "ws", "ws-peer", "ws-centrifugo", "replay", "conns":
+	case "ws", "ws-peer", "ws-centrifugo", "replay", "conns", "conns-peer", "conns-centrifugo":
 		return "frames"
 	case "e2e":
 		return "deliveries"
