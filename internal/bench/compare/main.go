@@ -11,9 +11,14 @@
 //
 //	go run ./internal/bench/compare -arrwcdc bin/arrwcdc -nats .tools/bin/nats
 //
+// The idle-memory pair (-only conns) runs `arrwcdc bench --scenario conns`
+// and `--scenario conns-peer` with 2000 idle clients each: the memory per
+// idle WebSocket connection of the bridge and of nats-server's own
+// websocket listener, both in the bench process.
+//
 // With -peers it compares the bridge's WebSocket fan-out with nats-server's
 // websocket listener and Centrifugo (make bench-peers), at 100 and 1000
-// clients. With -curves it prints the scaling curves instead: throughput and p99 of
+// clients, and their idle memory per connection at 2000. With -curves it prints the scaling curves instead: throughput and p99 of
 // the WebSocket fan-out at 1, 10, 100 and 1000 clients, and of publish →
 // subscriber at 1, 100 and 10 000 libraries.
 package main
@@ -51,7 +56,7 @@ type options struct {
 }
 
 // pairKeys are the pairs -only selects from, in the order they run.
-var pairKeys = []string{"async", "sync", "e2e", "ws", "latency", "replay", "outbox"}
+var pairKeys = []string{"async", "sync", "e2e", "ws", "latency", "replay", "outbox", "conns"}
 
 // selected reports whether the pair key is selected by -only.
 func (o options) selected(key string) bool { return len(o.only) == 0 || o.only[key] }
@@ -107,14 +112,40 @@ func main() {
 
 // counts are the sizes of the loads.
 type counts struct {
-	async, sync, core, ws, wsClients, latRate, latEvents, replay, outbox int
+	async, sync, core, ws, wsClients, latRate, latEvents, replay, outbox, idleClients int
 }
 
 func (o options) counts() counts {
 	if o.quick {
-		return counts{async: 2000, sync: 300, core: 5000, ws: 200, wsClients: 10, latRate: 500, latEvents: 200, replay: 2000, outbox: 1000}
+		return counts{async: 2000, sync: 300, core: 5000, ws: 200, wsClients: 10, latRate: 500, latEvents: 200, replay: 2000, outbox: 1000, idleClients: 50}
 	}
-	return counts{async: 200_000, sync: 20_000, core: 200_000, ws: 5_000, wsClients: 100, latRate: 1000, latEvents: 5000, replay: 100_000, outbox: 50_000}
+	return counts{async: 200_000, sync: 20_000, core: 200_000, ws: 5_000, wsClients: 100, latRate: 1000, latEvents: 5000, replay: 100_000, outbox: 50_000, idleClients: 2000}
+}
+
+// idleTarget is issue 7's bound on the bridge's idle memory per WebSocket
+// connection: 16 KB, in bytes (decimal, the stricter reading).
+const idleTarget = 16_000
+
+// idleNote explains the idle-memory rows under the table.
+const idleNote = "Idle memory rows: (VmRSS with the clients idle − before them) / connections of the server process (the bench process: " +
+	"broker + bridge, or broker + its websocket listener), read after runtime.GC(); the headline keeps the GC's freed-but-unreturned pages, " +
+	"the \"pages returned\" row is read after debug.FreeOSMemory; ratio = peer / arrwcdc (above 1 means the bridge holds less)."
+
+// idleRun runs a conns scenario (conns, conns-peer, conns-centrifugo)
+// with n clients and adds its idle VmRSS per connection, after GC and
+// with freed pages returned, to gc and returned; it reports whether every
+// client got every event.
+func idleRun(ctx context.Context, o options, scenario string, n int, gc, returned *side) bool {
+	_, res, err := ours(ctx, o, "", []string{"--scenario", scenario, "--clients", itoa(n), "--json", "--centrifugo", o.centrifugo})
+	if res == nil || res.Conns == nil {
+		gc.add(0, res, err)
+		return false
+	}
+	gc.add(float64(res.Conns.IdleBytesPerConn), res, err)
+	if res.Conns.ServerPID == 0 {
+		returned.add(float64(res.Conns.IdleScavengedPerConn), nil, nil)
+	}
+	return res.Complete()
 }
 
 // side is one measured figure: the runs' values and, for arrwcdc, their
@@ -160,8 +191,10 @@ type row struct {
 	peer     *side
 	unit     string
 	target   float64 // minimum ratio
-	inverse  bool    // lower is better (latency): ratio = peer / ours
+	max      float64 // an absolute bound on ours, in unit (lower is better); 0: none
+	inverse  bool    // lower is better (latency, memory): ratio = peer / ours
 	complete bool
+	note     string // printed once under the table when the row is
 }
 
 func compare(ctx context.Context, o options, w io.Writer) error {
@@ -215,8 +248,13 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		replayOurs    = &side{label: "arrwcdc bench replay"}
 		replayPeer    = &side{label: "nats bench js ordered"}
 		outboxOurs    = &side{label: "arrwcdc bench outbox"}
+		idleOurs      = &side{label: "arrwcdc bench conns"}
+		idlePeer      = &side{label: "arrwcdc bench conns-peer"}
+		idleOursRet   = &side{label: "arrwcdc bench conns, pages returned"}
+		idlePeerRet   = &side{label: "arrwcdc bench conns-peer, pages returned"}
 		wsComplete    = true
 		latComplete   = true
+		idleComplete  = true
 	)
 	ext := []string{"--nats-url", url, "--size", size, "--json"}
 	embedded := []string{"--size", size, "--json"}
@@ -295,6 +333,12 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 			step(fmt.Sprintf("run %d/%d: outbox drain", run, o.runs))
 			outboxOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "outbox", "--events", itoa(c.outbox)}, ext...)))
 		}
+
+		if o.selected("conns") {
+			step(fmt.Sprintf("run %d/%d: idle memory, %d WebSocket connections", run, o.runs, c.idleClients))
+			idleComplete = idleRun(ctx, o, "conns", c.idleClients, idleOurs, idleOursRet) && idleComplete
+			idleComplete = idleRun(ctx, o, "conns-peer", c.idleClients, idlePeer, idlePeerRet) && idleComplete
+		}
 	}
 
 	rows := []row{
@@ -307,10 +351,13 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		{key: "e2e", name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
 		{key: "ws", name: fmt.Sprintf("WS fan-out %d clients vs nats-server websocket", c.wsClients), ours: wsOurs, peer: wsPeer, unit: "frames/s", target: 1.0, complete: wsComplete},
 		{key: "ws", name: fmt.Sprintf("  same, bridge --client-queue %d (no slow-consumer drops)", 2*c.ws), ours: wsBig, peer: wsPeer, unit: "frames/s", complete: wsBigComplete},
-		{key: "latency", name: fmt.Sprintf("WS latency p50, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs50, peer: latPeer50, unit: "ms", inverse: true, complete: latComplete},
-		{key: "latency", name: fmt.Sprintf("WS latency p99, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs99, peer: latPeer99, unit: "ms", inverse: true, complete: latComplete},
+		{key: "latency", name: fmt.Sprintf("WS latency p50, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs50, peer: latPeer50, unit: "ms", inverse: true, complete: latComplete, note: latencyNote},
+		{key: "latency", name: fmt.Sprintf("WS latency p99, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs99, peer: latPeer99, unit: "ms", inverse: true, complete: latComplete, note: latencyNote},
 		{key: "replay", name: fmt.Sprintf("replay %d stored events vs ordered consumer", c.replay), ours: replayOurs, peer: replayPeer, unit: "ev/s", target: 0.8, complete: true},
 		{key: "outbox", name: "outbox drain (SQLite) vs nats bench js pub async", ours: outboxOurs, peer: asyncPeer, unit: "ev/s", target: 0.5, complete: true},
+		{key: "conns", name: fmt.Sprintf("idle memory per WS connection, %d clients: bridge vs nats-server websocket", c.idleClients), ours: idleOurs, peer: idlePeer,
+			unit: "B", max: idleTarget, inverse: true, complete: idleComplete, note: idleNote},
+		{key: "conns", name: "  same, VmRSS once freed pages are returned", ours: idleOursRet, peer: idlePeerRet, unit: "B", inverse: true, complete: idleComplete, note: idleNote},
 	}
 	rows = slices.DeleteFunc(rows, func(r row) bool { return !o.selected(r.key) })
 	printTable(w, o, rows, loadBefore, loadavg(), time.Since(start))
@@ -321,8 +368,8 @@ func printTable(w io.Writer, o options, rows []row, before, after string, took t
 	fmt.Fprintf(w, "arrwcdc bench-compare, %s: nproc %d, %s, %d-byte events, medians of %d runs, took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, o.runs, took.Round(time.Second))
 	fmt.Fprintf(w, "load average (1/5/15 min): before %s, after %s\n\n", before, after)
-	fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %9s | %s\n", "scenario", "arrwcdc", "peer", "ratio", "target", "runs (arrwcdc / peer)")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|---\n", strings.Repeat("-", 64), strings.Repeat("-", 18), strings.Repeat("-", 18), strings.Repeat("-", 9), strings.Repeat("-", 11))
+	fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %13s | %s\n", "scenario", "arrwcdc", "peer", "ratio", "target", "runs (arrwcdc / peer)")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|---\n", strings.Repeat("-", 64), strings.Repeat("-", 18), strings.Repeat("-", 18), strings.Repeat("-", 9), strings.Repeat("-", 15))
 	for _, r := range rows {
 		ours, peer := r.ours.median(), r.peer.median()
 		ratio := "n/a"
@@ -335,21 +382,26 @@ func printTable(w io.Writer, o options, rows []row, before, after string, took t
 			ratio = fmt.Sprintf("%.2f×", rv)
 		}
 		target := "-"
-		if r.target > 0 {
-			verdict := "MISS"
-			if rv >= r.target {
-				verdict = "ok"
-			}
-			target = fmt.Sprintf("≥%.1f %s", r.target, verdict)
+		switch {
+		case r.target > 0:
+			target = fmt.Sprintf("≥%.1f %s", r.target, verdict(rv >= r.target))
+		case r.max > 0:
+			target = fmt.Sprintf("≤%s %s", figure(r.max, r.unit), verdict(ours > 0 && ours <= r.max))
 		}
 		name := r.name
 		if !r.complete {
 			name += " (INCOMPLETE)"
 		}
-		fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %9s | %s / %s\n", name, figure(ours, r.unit), figure(peer, r.unit), ratio, target, list(r.ours.values), list(r.peer.values))
+		fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %13s | %s / %s\n", name, figure(ours, r.unit), figure(peer, r.unit), ratio, target, list(r.ours.values), list(r.peer.values))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Latency rows: ratio = peer / arrwcdc (above 1 means the bridge is faster); issue 7 targets p50 ≤ 0.5 ms, p99 ≤ 1.5 ms.")
+	var notes []string
+	for _, r := range rows {
+		if r.note != "" && !slices.Contains(notes, r.note) {
+			notes = append(notes, r.note)
+			fmt.Fprintln(w, r.note)
+		}
+	}
 	seen := map[*side]bool{}
 	for _, r := range rows {
 		for _, s := range []*side{r.ours, r.peer} {
@@ -372,6 +424,34 @@ func printTable(w io.Writer, o options, rows []row, before, after string, took t
 	}
 }
 
+// latencyNote explains the latency rows under the table.
+const latencyNote = "Latency rows: ratio = peer / arrwcdc (above 1 means the bridge is faster); issue 7 targets p50 ≤ 0.5 ms, p99 ≤ 1.5 ms."
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISS"
+}
+
+// idleCell is the idle-memory cell of -peers: the medians after GC and
+// with pages returned, in bytes per connection.
+func idleCell(gc, returned *side, complete bool) string {
+	cell := "n/a"
+	if v := gc.median(); v > 0 {
+		cell = strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	if v := returned.median(); v > 0 {
+		cell += " / " + strconv.FormatFloat(v, 'f', 0, 64)
+	} else {
+		cell += " / n/a"
+	}
+	if !complete {
+		cell += " INCOMPLETE"
+	}
+	return cell
+}
+
 func uniq(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
@@ -384,6 +464,8 @@ func figure(v float64, unit string) string {
 		return "n/a"
 	case unit == "ms":
 		return fmt.Sprintf("%.3f ms", v)
+	case unit == "B":
+		return fmt.Sprintf("%.1f kB", v/1e3)
 	case v >= 1e6:
 		return fmt.Sprintf("%.2f M %s", v/1e6, strings.TrimSuffix(unit, "/s")+"/s")
 	case v >= 1e3:
@@ -628,11 +710,14 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 	if o.quick {
 		clients, events, latEvents = []int{10, 100}, map[int]int{10: 200, 100: 100}, 200
 	}
-	servers := []struct{ label, scenario string }{
-		{"bridge", "ws"}, {"bridge, room for the burst", "ws"}, {"nats-server websocket", "ws-peer"}, {"Centrifugo v6.9.1", "ws-centrifugo"},
+	idleClients := o.counts().idleClients
+	servers := []struct{ label, scenario, conns string }{
+		{"bridge", "ws", "conns"}, {"bridge, room for the burst", "ws", ""},
+		{"nats-server websocket", "ws-peer", "conns-peer"}, {"Centrifugo v6.9.1", "ws-centrifugo", "conns-centrifugo"},
 	}
 	type cell struct {
 		frames, p50, p99 side
+		idle, idleRet    side // idle VmRSS per connection: after GC, pages returned
 		complete         bool
 	}
 	results := map[string]*cell{}
@@ -672,6 +757,14 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 			}
 			c.complete = c.complete && res != nil && res.Complete()
 		}
+		for _, sv := range servers {
+			if sv.conns == "" {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "bench-peers: run %d/%d: %s, %d idle connections\n", run, o.runs, sv.label, idleClients)
+			c := get(sv.label + "/idle")
+			c.complete = idleRun(ctx, o, sv.conns, idleClients, &c.idle, &c.idleRet) && c.complete
+		}
 	}
 	fmt.Fprintf(w, "arrwcdc bench-peers, %s: nproc %d, %s, %d-byte events, medians of %d runs, took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, o.runs, time.Since(start).Round(time.Second))
@@ -680,8 +773,9 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 	for _, n := range clients {
 		fmt.Fprintf(w, " %24s |", fmt.Sprintf("%d clients, frames/s", n))
 	}
-	fmt.Fprintf(w, " %26s |\n", fmt.Sprintf("1k ev/s × %d: p50 / p99 ms", clients[0]))
-	fmt.Fprintf(w, "|%s|%s%s|\n", strings.Repeat("-", 30), strings.Repeat(strings.Repeat("-", 26)+"|", len(clients)), strings.Repeat("-", 28))
+	fmt.Fprintf(w, " %26s |", fmt.Sprintf("1k ev/s × %d: p50 / p99 ms", clients[0]))
+	fmt.Fprintf(w, " %30s |\n", fmt.Sprintf("idle B/conn, %d: GC / returned", idleClients))
+	fmt.Fprintf(w, "|%s|%s%s|%s|\n", strings.Repeat("-", 30), strings.Repeat(strings.Repeat("-", 26)+"|", len(clients)), strings.Repeat("-", 28), strings.Repeat("-", 32))
 	for _, sv := range servers {
 		fmt.Fprintf(w, "| %-28s |", sv.label)
 		for _, n := range clients {
@@ -699,9 +793,17 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 				lat += " INCOMPLETE"
 			}
 		}
-		fmt.Fprintf(w, " %26s |\n", lat)
+		fmt.Fprintf(w, " %26s |", lat)
+		idle := "-"
+		if c := results[sv.label+"/idle"]; c != nil {
+			idle = idleCell(&c.idle, &c.idleRet, c.complete)
+		}
+		fmt.Fprintf(w, " %30s |\n", idle)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Idle B/conn: (VmRSS with the clients idle − before them) / connections of the server process, after a GC "+
+		"(Centrifugo: one it runs on /debug/pprof/heap?gc=1), then once freed pages are returned (debug.FreeOSMemory; "+
+		"not possible in another process, so n/a for Centrifugo). Bridge and nats-server run in the bench process with the broker.")
 	for _, n := range clients {
 		best := max(get(fmt.Sprintf("nats-server websocket/%d", n)).frames.median(), get(fmt.Sprintf("Centrifugo v6.9.1/%d", n)).frames.median())
 		for _, label := range []string{"bridge", "bridge, room for the burst"} {
@@ -711,7 +813,7 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 		}
 	}
 	for k, c := range results {
-		for _, e := range uniq(append(c.frames.errs, c.p50.errs...)) {
+		for _, e := range uniq(slices.Concat(c.frames.errs, c.p50.errs, c.idle.errs)) {
 			fmt.Fprintf(w, "note: %s: %s\n", k, e)
 		}
 	}

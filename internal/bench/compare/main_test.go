@@ -54,6 +54,52 @@ func TestPrintTable(t *testing.T) {
 	}
 }
 
+// TestPrintTableIdle: the idle-memory rows have an absolute bound on the
+// bridge's figure (lower is better), a ratio peer / ours, and their note
+// printed once.
+func TestPrintTableIdle(t *testing.T) {
+	var buf bytes.Buffer
+	rows := []row{
+		{name: "idle ok", ours: &side{values: []float64{15_000}}, peer: &side{values: []float64{45_000}}, unit: "B", max: idleTarget, inverse: true, complete: true, note: idleNote},
+		{name: "idle miss", ours: &side{values: []float64{17_354}}, peer: &side{values: []float64{34_708}}, unit: "B", max: idleTarget, inverse: true, complete: true, note: idleNote},
+		{name: "idle none", ours: &side{}, peer: &side{values: []float64{1}}, unit: "B", max: idleTarget, inverse: true, complete: true, note: idleNote},
+	}
+	printTable(&buf, options{size: 300, runs: 1}, rows, "1 2 3", "4 5 6", 0)
+	out := buf.String()
+	for _, want := range []string{"15.0 kB", "45.0 kB", "3.00×", "≤16.0 kB ok", "17.4 kB", "2.00×", "≤16.0 kB MISS", "17354 / 34708"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if got := strings.Count(out, "Idle memory rows:"); got != 1 {
+		t.Errorf("the note printed %d times, want once:\n%s", got, out)
+	}
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, "idle none") && !strings.Contains(line, "MISS") {
+			t.Errorf("a row without a figure must not pass its bound: %s", line)
+		}
+	}
+	if strings.Contains(out, "Latency rows") {
+		t.Errorf("the latency note without latency rows:\n%s", out)
+	}
+}
+
+func TestIdleCell(t *testing.T) {
+	for _, tc := range []struct {
+		gc, ret  []float64
+		complete bool
+		want     string
+	}{
+		{[]float64{17_000, 18_000, 16_000}, []float64{11_000}, true, "17000 / 11000"},
+		{[]float64{63_500}, nil, true, "63500 / n/a"},
+		{nil, nil, false, "n/a / n/a INCOMPLETE"},
+	} {
+		if got := idleCell(&side{values: tc.gc}, &side{values: tc.ret}, tc.complete); got != tc.want {
+			t.Errorf("idleCell(%v, %v, %v) = %q, want %q", tc.gc, tc.ret, tc.complete, got, tc.want)
+		}
+	}
+}
+
 func TestParseOnly(t *testing.T) {
 	m, err := parseOnly("outbox,replay")
 	if err != nil {
