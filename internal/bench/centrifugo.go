@@ -54,7 +54,8 @@ func (r *runner) runWSCentrifugo(ctx context.Context, res *Result) error {
 	}, "push received − event timestamp")
 }
 
-// centrifugoPath finds the centrifugo binary of [Config.Centrifugo].
+// centrifugoPath finds the centrifugo binary of [Config.Centrifugo], as
+// an absolute path.
 func (r *runner) centrifugoPath() (string, error) {
 	bin := r.cfg.Centrifugo
 	if bin == "" {
@@ -63,6 +64,10 @@ func (r *runner) centrifugoPath() (string, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		return "", fmt.Errorf("bench: %s needs the centrifugo binary (make bench-peers builds it into .tools/bin): %w", r.cfg.Scenario, err)
+	}
+	// Absolute: centrifugo runs in a directory of its own.
+	if path, err = filepath.Abs(path); err != nil {
+		return "", fmt.Errorf("bench: %w", err)
 	}
 	return path, nil
 }
