@@ -18,9 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/arrwdb/arrwcdc/bridge"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
 
@@ -166,7 +163,7 @@ func (r *runner) startConnsServer(ctx context.Context, libs []string) (*connsSer
 	case "conns-centrifugo":
 		return r.startConnsCentrifugo(ctx, libs)
 	}
-	b, err := r.startConnsBridge(ctx)
+	b, err := r.startBridge(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -352,19 +349,10 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 	if events == 0 {
 		events = connsEventsPerLibrary * len(libs)
 	}
-	pub, err := r.newPublisher("async")
+	p, err := r.publishMeasured(ctx, res, libs, "async", events)
 	if err != nil {
 		return err
 	}
-	evs, size, err := r.templates(libs)
-	if err != nil {
-		return err
-	}
-	res.EventSize = size
-	if err := r.begin(); err != nil {
-		return err
-	}
-	p := r.publishAll(ctx, pub, evs, "async", events)
 	expect, _ := json.Marshal(p.perLib)
 	for _, pr := range procs {
 		if _, err := fmt.Fprintf(pr.stdin, "expect %s\n", expect); err != nil {
@@ -400,7 +388,7 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 	res.Expected = want
 	res.Delivered = s.Frames - s.Excess
 	res.Disconnects = s.Closed
-	res.bytes = res.Delivered * int64(size)
+	res.bytes = res.Delivered * int64(res.EventSize)
 	if s.Closed > 0 {
 		res.Notes = append(res.Notes, "closed by the server: "+s.CloseReason)
 	}
@@ -411,35 +399,6 @@ func (r *runner) runConns(ctx context.Context, res *Result) error {
 		res.Expected += p.perLib[i%len(libs)]
 	}
 	return nil
-}
-
-// startConnsBridge runs a bridge on 127.0.0.1:0 as startBridge does, with
-// no connection limit at all: the point is how many it holds.
-func (r *runner) startConnsBridge(ctx context.Context) (*bridge.Bridge, error) {
-	var nc *nats.Conn
-	var err error
-	if r.broker != nil {
-		if nc, err = r.broker.Connect(nats.Name("arrwcdc-bench-bridge"), nats.MaxReconnects(-1)); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		r.onClose(nc.Close)
-	} else if nc, err = r.dial(r.nc.ConnectedUrl(), "arrwcdc-bench-bridge"); err != nil {
-		return nil, err
-	}
-	b, err := bridge.New(bridge.Config{HTTPListen: "127.0.0.1:0", Prefix: r.cfg.Prefix, ClientQueue: r.cfg.ClientQueue,
-		MaxConnections: -1, MaxConnsPerAddress: -1}, nc, r.log.Named("bridge"))
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	if err := b.Start(ctx); err != nil {
-		return nil, fmt.Errorf("bench: bridge: %w", err)
-	}
-	r.onClose(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = b.Shutdown(sctx)
-	})
-	return b, nil
 }
 
 // startClientProc starts one client process (this binary with

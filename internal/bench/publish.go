@@ -44,6 +44,25 @@ func (r *runner) templates(libs []string) ([]event.Event, int, error) {
 	return evs, size, nil
 }
 
+// publishMeasured starts the measured phase and publishes n events round
+// robin over libs in mode (publishAll), with a publisher of its own; it
+// records the event size in res.
+func (r *runner) publishMeasured(ctx context.Context, res *Result, libs []string, mode string, n int) (*published, error) {
+	pub, err := r.newPublisher(mode)
+	if err != nil {
+		return nil, err
+	}
+	evs, size, err := r.templates(libs)
+	if err != nil {
+		return nil, err
+	}
+	res.EventSize = size
+	if err := r.begin(); err != nil {
+		return nil, err
+	}
+	return r.publishAll(ctx, pub, evs, mode, n), nil
+}
+
 // published is the outcome of a publish phase.
 type published struct {
 	acked    int64   // events acknowledged (sent, for core)

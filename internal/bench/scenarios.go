@@ -24,26 +24,17 @@ import (
 // runPublish: Publisher → JetStream, one event at a time (sync), with
 // PublishAsync and its futures (async), or fire-and-forget (core).
 func (r *runner) runPublish(ctx context.Context, res *Result) error {
-	pub, err := r.newPublisher(r.cfg.Mode)
+	p, err := r.publishMeasured(ctx, res, r.libraries(), r.cfg.Mode, r.cfg.Events)
 	if err != nil {
 		return err
 	}
-	evs, size, err := r.templates(r.libraries())
-	if err != nil {
-		return err
-	}
-	res.EventSize = size
-	if err := r.begin(); err != nil {
-		return err
-	}
-	p := r.publishAll(ctx, pub, evs, r.cfg.Mode, r.cfg.Events)
 	if err := r.end(res); err != nil {
 		return err
 	}
 	res.elapsed = p.lastAck.Sub(r.t0)
 	res.Events, res.Expected, res.Delivered, res.PublishErrors = p.acked, p.acked, p.acked, p.errors
 	res.addNote(p.note())
-	res.bytes = p.acked * int64(size)
+	res.bytes = p.acked * int64(res.EventSize)
 	res.hist = p.lat
 	res.LatencyOf = map[string]string{
 		"sync":  "Publish call, until the JetStream ack",
@@ -96,19 +87,10 @@ func (r *runner) runE2E(ctx context.Context, res *Result) error {
 	if err := nc2.Flush(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	pub, err := r.newPublisher(r.cfg.Mode)
+	p, err := r.publishMeasured(ctx, res, libs, r.cfg.Mode, r.cfg.Events)
 	if err != nil {
 		return err
 	}
-	evs, size, err := r.templates(libs)
-	if err != nil {
-		return err
-	}
-	res.EventSize = size
-	if err := r.begin(); err != nil {
-		return err
-	}
-	p := r.publishAll(ctx, pub, evs, r.cfg.Mode, r.cfg.Events)
 	r.progress.start("delivering", p.acked)
 	r.waitFor(ctx, func() int64 {
 		n := delivered.Load()
@@ -121,7 +103,7 @@ func (r *runner) runE2E(ctx context.Context, res *Result) error {
 	res.elapsed = time.Unix(0, max(last.Load(), p.lastAck.UnixNano())).Sub(r.t0)
 	res.Events, res.Expected, res.Delivered, res.PublishErrors = p.acked, p.acked, delivered.Load(), p.errors
 	res.addNote(p.note())
-	res.bytes = res.Delivered * int64(size)
+	res.bytes = res.Delivered * int64(res.EventSize)
 	mu.Lock()
 	res.hist = lat
 	mu.Unlock()

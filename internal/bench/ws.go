@@ -172,9 +172,10 @@ func (r *runner) startBridge(ctx context.Context) (*bridge.Bridge, error) {
 	} else if nc, err = r.dial(r.nc.ConnectedUrl(), "arrwcdc-bench-bridge"); err != nil {
 		return nil, err
 	}
-	// Every bench client dials from 127.0.0.1: lift the per-address limit.
+	// No connection limits: the bench's clients dial from one address (or
+	// a few), and the conns scenario measures how many the bridge holds.
 	b, err := bridge.New(bridge.Config{HTTPListen: "127.0.0.1:0", Prefix: r.cfg.Prefix, ClientQueue: r.cfg.ClientQueue,
-		MaxConnsPerAddress: -1}, nc, r.log.Named("bridge"))
+		MaxConnections: -1, MaxConnsPerAddress: -1}, nc, r.log.Named("bridge"))
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -182,7 +183,8 @@ func (r *runner) startBridge(ctx context.Context) (*bridge.Bridge, error) {
 		return nil, fmt.Errorf("bench: bridge: %w", err)
 	}
 	r.onClose(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Long enough for tens of thousands of clients to be closed.
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = b.Shutdown(sctx)
 	})
@@ -328,19 +330,10 @@ func (r *runner) fanOut(ctx context.Context, res *Result, libs []string,
 		return fmt.Errorf("bench: connect clients: %w", err)
 	}
 
-	pub, err := r.newPublisher(r.cfg.Mode)
+	p, err := r.publishMeasured(ctx, res, libs, r.cfg.Mode, r.cfg.Events)
 	if err != nil {
 		return err
 	}
-	evs, size, err := r.templates(libs)
-	if err != nil {
-		return err
-	}
-	res.EventSize = size
-	if err := r.begin(); err != nil {
-		return err
-	}
-	p := r.publishAll(ctx, pub, evs, r.cfg.Mode, r.cfg.Events)
 	var want int64
 	for _, rc := range cs.recv {
 		want += p.perLib[rc.lib]
