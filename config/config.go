@@ -164,8 +164,9 @@ type BenchConfig struct {
 	// Rate is the target publish rate in events per second: --rate. 0
 	// means as fast as possible (saturate).
 	Rate float64
-	// Clients is the number of WebSocket clients of ws and ws-peer:
-	// --clients. Default 10.
+	// Clients is the number of WebSocket clients of ws, ws-peer,
+	// ws-centrifugo, conns, conns-peer and conns-centrifugo: --clients.
+	// Default 10.
 	Clients int
 	// Libraries is the number of libraries the events are spread over,
 	// round robin (and the clients too): --libraries. Default 1.
@@ -180,7 +181,8 @@ type BenchConfig struct {
 	// JSON prints the result as one JSON object: --json. false means a
 	// table.
 	JSON bool
-	// Centrifugo is the centrifugo binary of ws-centrifugo: --centrifugo.
+	// Centrifugo is the centrifugo binary of ws-centrifugo and
+	// conns-centrifugo: --centrifugo.
 	// "" means centrifugo on the PATH (make bench-peers builds it).
 	Centrifugo string
 	// CPUProfile and MemProfile write pprof profiles of the measured

@@ -227,34 +227,32 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 	fmt.Fprintf(os.Stderr, "bench-compare: broker %s, %d runs of each pair\n", url, o.runs)
 
 	var (
-		asyncOurs     = &side{label: "arrwcdc bench publish --mode async"}
-		asyncPeer     = &side{label: "nats bench js pub async"}
-		syncOurs      = &side{label: "arrwcdc bench publish --mode sync"}
-		syncPeer      = &side{label: "nats bench js pub sync"}
-		e2eOurs       = &side{label: "arrwcdc bench e2e --mode core"}
-		e2eAsync      = &side{label: "arrwcdc bench e2e --mode async"}
-		e2ePeer       = &side{label: "nats bench pub + sub"}
-		syncPeerH     = &side{label: "nats bench js pub sync --dedup -H (arrwcdc's headers)"}
-		asyncPeerH    = &side{label: "nats bench js pub async --dedup -H (arrwcdc's headers)"}
-		e2ePeerH      = &side{label: "nats bench pub + sub -H (arrwcdc's headers)"}
-		wsOurs        = &side{label: "arrwcdc bench ws"}
-		wsPeer        = &side{label: "arrwcdc bench ws-peer"}
-		wsBig         = &side{label: "arrwcdc bench ws --client-queue"}
-		wsBigComplete = true
-		latOurs50     = &side{label: "bridge p50"}
-		latPeer50     = &side{label: "nats ws p50"}
-		latOurs99     = &side{label: "bridge p99"}
-		latPeer99     = &side{label: "nats ws p99"}
-		replayOurs    = &side{label: "arrwcdc bench replay"}
-		replayPeer    = &side{label: "nats bench js ordered"}
-		outboxOurs    = &side{label: "arrwcdc bench outbox"}
-		idleOurs      = &side{label: "arrwcdc bench conns"}
-		idlePeer      = &side{label: "arrwcdc bench conns-peer"}
-		idleOursRet   = &side{label: "arrwcdc bench conns, pages returned"}
-		idlePeerRet   = &side{label: "arrwcdc bench conns-peer, pages returned"}
-		wsComplete    = true
-		latComplete   = true
-		idleComplete  = true
+		asyncOurs    = &side{label: "arrwcdc bench publish --mode async"}
+		asyncPeer    = &side{label: "nats bench js pub async"}
+		syncOurs     = &side{label: "arrwcdc bench publish --mode sync"}
+		syncPeer     = &side{label: "nats bench js pub sync"}
+		e2eOurs      = &side{label: "arrwcdc bench e2e --mode core"}
+		e2eAsync     = &side{label: "arrwcdc bench e2e --mode async"}
+		e2ePeer      = &side{label: "nats bench pub + sub"}
+		syncPeerH    = &side{label: "nats bench js pub sync --dedup -H (arrwcdc's headers)"}
+		asyncPeerH   = &side{label: "nats bench js pub async --dedup -H (arrwcdc's headers)"}
+		e2ePeerH     = &side{label: "nats bench pub + sub -H (arrwcdc's headers)"}
+		wsOurs       = &side{label: "arrwcdc bench ws"}
+		wsPeer       = &side{label: "arrwcdc bench ws-peer"}
+		latOurs50    = &side{label: "bridge p50"}
+		latPeer50    = &side{label: "nats ws p50"}
+		latOurs99    = &side{label: "bridge p99"}
+		latPeer99    = &side{label: "nats ws p99"}
+		replayOurs   = &side{label: "arrwcdc bench replay"}
+		replayPeer   = &side{label: "nats bench js ordered"}
+		outboxOurs   = &side{label: "arrwcdc bench outbox"}
+		idleOurs     = &side{label: "arrwcdc bench conns"}
+		idlePeer     = &side{label: "arrwcdc bench conns-peer"}
+		idleOursRet  = &side{label: "arrwcdc bench conns, pages returned"}
+		idlePeerRet  = &side{label: "arrwcdc bench conns-peer, pages returned"}
+		wsComplete   = true
+		latComplete  = true
+		idleComplete = true
 	)
 	ext := []string{"--nats-url", url, "--size", size, "--json"}
 	embedded := []string{"--size", size, "--json"}
@@ -297,11 +295,6 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 			wsComplete = wsComplete && res != nil && res.Complete()
 			v, res, err = ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws-peer", "--clients", itoa(c.wsClients), "--events", itoa(c.ws)}, embedded...))
 			wsPeer.add(v, res, err)
-			// The bridge with room for the whole burst, as nats-server has
-			// (64 MiB a client): its fan-out rate when nothing is dropped.
-			v, res, err = ours(ctx, o, "deliveries_per_s", append([]string{"--scenario", "ws", "--clients", itoa(c.wsClients), "--events", itoa(c.ws), "--client-queue", itoa(2 * c.ws)}, embedded...))
-			wsBig.add(v, res, err)
-			wsBigComplete = wsBigComplete && res != nil && res.Complete()
 		}
 
 		if o.selected("latency") {
@@ -350,12 +343,11 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		{key: "e2e", name: "  same, peer with arrwcdc's 7 headers", ours: e2eOurs, peer: e2ePeerH, unit: "ev/s", complete: true},
 		{key: "e2e", name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
 		{key: "ws", name: fmt.Sprintf("WS fan-out %d clients vs nats-server websocket", c.wsClients), ours: wsOurs, peer: wsPeer, unit: "frames/s", target: 1.0, complete: wsComplete},
-		{key: "ws", name: fmt.Sprintf("  same, bridge --client-queue %d (no slow-consumer drops)", 2*c.ws), ours: wsBig, peer: wsPeer, unit: "frames/s", complete: wsBigComplete},
 		{key: "latency", name: fmt.Sprintf("WS latency p50, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs50, peer: latPeer50, unit: "ms", inverse: true, complete: latComplete, note: latencyNote},
 		{key: "latency", name: fmt.Sprintf("WS latency p99, %d ev/s × %d clients", c.latRate, c.wsClients), ours: latOurs99, peer: latPeer99, unit: "ms", inverse: true, complete: latComplete, note: latencyNote},
 		{key: "replay", name: fmt.Sprintf("replay %d stored events vs ordered consumer", c.replay), ours: replayOurs, peer: replayPeer, unit: "ev/s", target: 0.8, complete: true},
 		{key: "outbox", name: "outbox drain (SQLite) vs nats bench js pub async", ours: outboxOurs, peer: asyncPeer, unit: "ev/s", target: 0.5, complete: true},
-		{key: "conns", name: fmt.Sprintf("idle memory per WS connection, %d clients: bridge vs nats-server websocket", c.idleClients), ours: idleOurs, peer: idlePeer,
+		{key: "conns", name: fmt.Sprintf("idle memory a WS connection, %d clients, vs nats-server websocket", c.idleClients), ours: idleOurs, peer: idlePeer,
 			unit: "B", max: idleTarget, inverse: true, complete: idleComplete, note: idleNote},
 		{key: "conns", name: "  same, VmRSS once freed pages are returned", ours: idleOursRet, peer: idlePeerRet, unit: "B", inverse: true, complete: idleComplete, note: idleNote},
 	}
@@ -368,8 +360,8 @@ func printTable(w io.Writer, o options, rows []row, before, after string, took t
 	fmt.Fprintf(w, "arrwcdc bench-compare, %s: nproc %d, %s, %d-byte events, medians of %d runs, took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, o.runs, took.Round(time.Second))
 	fmt.Fprintf(w, "load average (1/5/15 min): before %s, after %s\n\n", before, after)
-	fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %13s | %s\n", "scenario", "arrwcdc", "peer", "ratio", "target", "runs (arrwcdc / peer)")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|---\n", strings.Repeat("-", 64), strings.Repeat("-", 18), strings.Repeat("-", 18), strings.Repeat("-", 9), strings.Repeat("-", 15))
+	fmt.Fprintf(w, "| %-66s | %16s | %16s | %7s | %13s | %s\n", "scenario", "arrwcdc", "peer", "ratio", "target", "runs (arrwcdc / peer)")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|---\n", strings.Repeat("-", 68), strings.Repeat("-", 18), strings.Repeat("-", 18), strings.Repeat("-", 9), strings.Repeat("-", 15))
 	for _, r := range rows {
 		ours, peer := r.ours.median(), r.peer.median()
 		ratio := "n/a"
@@ -392,7 +384,7 @@ func printTable(w io.Writer, o options, rows []row, before, after string, took t
 		if !r.complete {
 			name += " (INCOMPLETE)"
 		}
-		fmt.Fprintf(w, "| %-62s | %16s | %16s | %7s | %13s | %s / %s\n", name, figure(ours, r.unit), figure(peer, r.unit), ratio, target, list(r.ours.values), list(r.peer.values))
+		fmt.Fprintf(w, "| %-66s | %16s | %16s | %7s | %13s | %s / %s\n", name, figure(ours, r.unit), figure(peer, r.unit), ratio, target, list(r.ours.values), list(r.peer.values))
 	}
 	fmt.Fprintln(w)
 	var notes []string
@@ -712,7 +704,7 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 	}
 	idleClients := o.counts().idleClients
 	servers := []struct{ label, scenario, conns string }{
-		{"bridge", "ws", "conns"}, {"bridge, room for the burst", "ws", ""},
+		{"bridge", "ws", "conns"},
 		{"nats-server websocket", "ws-peer", "conns-peer"}, {"Centrifugo v6.9.1", "ws-centrifugo", "conns-centrifugo"},
 	}
 	type cell struct {
@@ -732,9 +724,6 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 			for _, sv := range servers {
 				fmt.Fprintf(os.Stderr, "bench-peers: run %d/%d: %s, %d clients, saturated\n", run, o.runs, sv.label, n)
 				args := []string{"--scenario", sv.scenario, "--clients", itoa(n), "--events", itoa(events[n]), "--size", size, "--json", "--centrifugo", o.centrifugo}
-				if strings.Contains(sv.label, "room") {
-					args = append(args, "--client-queue", itoa(2*events[n]))
-				}
 				v, res, err := ours(ctx, o, "deliveries_per_s", args)
 				c := get(fmt.Sprintf("%s/%d", sv.label, n))
 				c.frames.add(v, res, err)
@@ -742,9 +731,6 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 			}
 		}
 		for _, sv := range servers {
-			if strings.Contains(sv.label, "room") {
-				continue
-			}
 			n := clients[0]
 			fmt.Fprintf(os.Stderr, "bench-peers: run %d/%d: %s, 1k ev/s × %d clients\n", run, o.runs, sv.label, n)
 			_, res, err := ours(ctx, o, "", []string{"--scenario", sv.scenario, "--clients", itoa(n), "--rate", "1000", "--events", itoa(latEvents), "--size", size, "--json", "--centrifugo", o.centrifugo})
@@ -806,10 +792,8 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 		"not possible in another process, so n/a for Centrifugo). Bridge and nats-server run in the bench process with the broker.")
 	for _, n := range clients {
 		best := max(get(fmt.Sprintf("nats-server websocket/%d", n)).frames.median(), get(fmt.Sprintf("Centrifugo v6.9.1/%d", n)).frames.median())
-		for _, label := range []string{"bridge", "bridge, room for the burst"} {
-			if v := get(fmt.Sprintf("%s/%d", label, n)).frames.median(); v > 0 && best > 0 {
-				fmt.Fprintf(w, "%d clients: %s / best peer = %.2f× (targets: 1.0× at 100 clients, 1.5× at 1000)\n", n, label, v/best)
-			}
+		if v := get(fmt.Sprintf("bridge/%d", n)).frames.median(); v > 0 && best > 0 {
+			fmt.Fprintf(w, "%d clients: bridge / best peer = %.2f× (targets: 1.0× at 100 clients, 1.5× at 1000)\n", n, v/best)
 		}
 	}
 	for k, c := range results {
