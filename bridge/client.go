@@ -94,11 +94,12 @@ func (cl *client) wants(f *frame) bool {
 	return false
 }
 
-// offer queues f without blocking. A full queue (in bytes, or frames if
-// bounded so) drops the oldest frames until f fits while catching up
-// (silently) or under drop_oldest (reported by a gap frame); otherwise it
-// marks the client slow.
-func (cl *client) offer(f *frame) {
+// offer queues f without blocking, and pokes the writer if poke is set
+// (otherwise the caller does, with pokeIfQueued). A full queue (in bytes,
+// or frames if bounded so) drops the oldest frames until f fits while
+// catching up (silently) or under drop_oldest (reported by a gap frame);
+// otherwise it marks the client slow, and pokes the writer to close it.
+func (cl *client) offer(f *frame, poke bool) {
 	if cl.kicked.Load() || !cl.wants(f) {
 		return
 	}
@@ -130,7 +131,19 @@ func (cl *client) offer(f *frame) {
 	}
 	cl.q.push(f, maxFrames)
 	var spawn bool
-	if !cl.catching {
+	if poke && !cl.catching {
+		spawn = cl.pokeLocked()
+	}
+	cl.mu.Unlock()
+	cl.started(spawn)
+}
+
+// pokeIfQueued pokes the writer if frames wait for it (and the client is
+// not catching up, when the replay's hand-over wakes it).
+func (cl *client) pokeIfQueued() {
+	cl.mu.Lock()
+	var spawn bool
+	if cl.q.len() > 0 && !cl.catching {
 		spawn = cl.pokeLocked()
 	}
 	cl.mu.Unlock()

@@ -60,8 +60,18 @@ type room struct {
 	runFrom uint64    // while re-syncing: live delivery is gap-free from this seq (0: nothing came live yet)
 	heldTop uint64    // while re-syncing: the highest live seq seen
 	closed  bool      // the last client left
+	// unpoked counts the live messages fanned out to the clients' queues
+	// since their writers were last poked (see onMsg).
+	unpoked int
 	wg      sync.WaitGroup
 }
+
+// maxUnpoked bounds how many live messages are queued for the clients
+// before their writers are poked while more messages wait in the
+// subscription: under load each writer then finds several frames to send
+// in one write, instead of waking for every frame; at low rates nothing
+// waits and each frame is poked at once.
+const maxUnpoked = 32
 
 // resync is one run of a room's re-sync.
 type resync struct {
@@ -187,6 +197,37 @@ func (b *Bridge) leave(r *room, cl *client) {
 // the message shows that live delivery missed something: then the room
 // re-syncs from the stream and holds live frames back meanwhile.
 func (r *room) onMsg(m *nats.Msg) {
+	r.receive(m)
+	r.pokeUnlessMore(m)
+}
+
+// pokeUnlessMore pokes the writers of the clients with frames queued
+// (fanoutQueued) unless more messages wait in the subscription and fewer
+// than maxUnpoked went unpoked: as nats-server flushes its clients once
+// per read rather than per message.
+func (r *room) pokeUnlessMore(m *nats.Msg) {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if r.unpoked == 0 {
+		return
+	}
+	// nats.go counts the message being handled as pending until its
+	// callback returns: more are waiting only above one. (Were it to stop
+	// counting it, this would poke sooner, never later.)
+	if r.unpoked < maxUnpoked && m.Sub != nil {
+		if n, _, err := m.Sub.Pending(); err == nil && n > 1 {
+			return
+		}
+	}
+	r.unpoked = 0
+	for _, cl := range *r.clients.Load() {
+		cl.pokeIfQueued()
+	}
+}
+
+// receive takes one live message: fanned out to the clients' queues (their
+// writers poked later, by pokeUnlessMore), or held while re-syncing.
+func (r *room) receive(m *nats.Msg) {
 	b := r.b
 	if h := b.liveHook.Load(); h != nil && !(*h)(m) {
 		return // a test dropped it
@@ -227,7 +268,7 @@ func (r *room) onMsg(m *nats.Msg) {
 		if reason == "" {
 			r.last = seq
 			if f != nil {
-				r.fanout(f)
+				r.fanoutQueued(f)
 			}
 			return
 		}
@@ -272,8 +313,17 @@ func (r *room) resetHeldLocked() {
 // fanout offers f to every client; fmu is held.
 func (r *room) fanout(f *frame) {
 	for _, cl := range *r.clients.Load() {
-		cl.offer(f)
+		cl.offer(f, true)
 	}
+}
+
+// fanoutQueued is fanout without poking the writers: the caller pokes
+// them (pokeUnlessMore), with fmu held.
+func (r *room) fanoutQueued(f *frame) {
+	for _, cl := range *r.clients.Load() {
+		cl.offer(f, false)
+	}
+	r.unpoked++
 }
 
 // disturb starts a re-sync of r after an event seen outside its messages:

@@ -188,7 +188,7 @@ func TestOfferBytes(t *testing.T) {
 	fr := func(seq uint64) *frame { return &frame{seq: seq, buf: make([]byte, 30)} }
 	cl := newClient(b, socketOptions{dropOldest: true}, "", "websocket")
 	for seq := uint64(1); seq <= 5; seq++ {
-		cl.offer(fr(seq))
+		cl.offer(fr(seq), true)
 	}
 	out, from, to, _ := cl.take(nil, 10)
 	if len(out) != 3 || out[0].seq != 3 || from != 1 || to != 2 {
@@ -196,7 +196,7 @@ func TestOfferBytes(t *testing.T) {
 	}
 	cl = newClient(b, socketOptions{}, "", "websocket")
 	for seq := uint64(1); seq <= 4; seq++ {
-		cl.offer(fr(seq))
+		cl.offer(fr(seq), true)
 	}
 	if !cl.kicked.Load() {
 		t.Fatal("a client over its byte bound was not kicked")
