@@ -603,10 +603,7 @@ func (w *writer) count(sent []*frame) {
 	if len(sent) == 0 {
 		return
 	}
-	now := time.Now()
-	for _, f := range sent {
-		w.cl.b.counters.countDelivered(f, now)
-	}
+	w.cl.b.counters.countDelivered(sent, time.Now())
 }
 
 // closeSlow closes an overflowed client.

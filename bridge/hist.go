@@ -47,10 +47,65 @@ func histBounds(i int) (lo, width uint64) {
 	return (histSub + m) << g, 1 << g
 }
 
+// histBatch sums values into a hist with a few atomic adds for a whole
+// batch instead of a few for each value: the frames one write sends
+// mostly fall into one or two buckets. Use one per batch and goroutine;
+// call flush at the end.
+type histBatch struct {
+	h          *hist
+	idx        [4]int
+	n          [4]uint64
+	k          int // buckets in use
+	count, sum uint64
+	max        uint64
+}
+
+func (b *histBatch) record(us uint64) {
+	i := histIndex(us)
+	b.count++
+	b.sum += us
+	b.max = max(b.max, us)
+	for j := range b.k {
+		if b.idx[j] == i {
+			b.n[j]++
+			return
+		}
+	}
+	if b.k == len(b.idx) {
+		b.flushBuckets()
+	}
+	b.idx[b.k], b.n[b.k] = i, 1
+	b.k++
+}
+
+func (b *histBatch) flushBuckets() {
+	for j := range b.k {
+		b.h.counts[b.idx[j]].Add(b.n[j])
+	}
+	b.k = 0
+}
+
+// flush adds what was recorded to the hist.
+func (b *histBatch) flush() {
+	if b.count == 0 {
+		return
+	}
+	b.flushBuckets()
+	b.h.count.Add(b.count)
+	b.h.sumUS.Add(b.sum)
+	b.h.raiseMax(b.max)
+	*b = histBatch{h: b.h}
+}
+
 func (h *hist) record(us uint64) {
 	h.counts[histIndex(us)].Add(1)
 	h.count.Add(1)
 	h.sumUS.Add(us)
+	h.raiseMax(us)
+}
+
+// raiseMax makes maxUS at least us.
+func (h *hist) raiseMax(us uint64) {
 	for {
 		m := h.maxUS.Load()
 		if us <= m || h.maxUS.CompareAndSwap(m, us) {

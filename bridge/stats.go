@@ -93,24 +93,47 @@ func (c *counters) countPublished(t *typeStats, library string) {
 	c.libsMu.Unlock()
 }
 
-// countDelivered counts one event frame written at now. A replayed
+// countDelivered counts the event frames one write sent, at now, with a
+// few atomic adds for the batch (and each run of one type) rather than
+// for every frame: the writers of many clients count at once. A replayed
 // frame's latency says how old the event is, not how fast it was
 // delivered: it is left out of the latency.
-func (c *counters) countDelivered(f *frame, now time.Time) {
-	if f.replayed {
-		c.delivered.Add(1)
-		c.replayed.Add(1)
-		f.typ.delivered.Add(1)
-		return
+func (c *counters) countDelivered(frames []*frame, now time.Time) {
+	nowUS := now.UnixMicro()
+	all := histBatch{h: &c.latency}
+	var delivered, replayed uint64
+	var (
+		t          *typeStats // the type of the current run of frames
+		tl         histBatch
+		tDelivered uint64
+	)
+	endRun := func() {
+		if t != nil {
+			t.delivered.Add(tDelivered)
+			tl.flush()
+		}
 	}
-	us := now.UnixMicro() - f.tsUS
-	if us < 0 { // the producer's clock is ahead
-		us = 0
+	for _, f := range frames {
+		if f.typ != t {
+			endRun()
+			t, tl, tDelivered = f.typ, histBatch{h: &f.typ.latency}, 0
+		}
+		delivered++
+		tDelivered++
+		if f.replayed {
+			replayed++
+			continue
+		}
+		us := uint64(max(nowUS-f.tsUS, 0)) // 0 if the producer's clock is ahead
+		all.record(us)
+		tl.record(us)
 	}
-	c.delivered.Add(1)
-	c.latency.record(uint64(us))
-	f.typ.delivered.Add(1)
-	f.typ.latency.record(uint64(us))
+	endRun()
+	c.delivered.Add(delivered)
+	if replayed > 0 {
+		c.replayed.Add(replayed)
+	}
+	all.flush()
 }
 
 // snapshot is one bridge's raw figures: what ?scope=cluster exchanges over
