@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -352,13 +353,28 @@ func (cl *client) finish() {
 func (cl *client) write() {
 	defer cl.writers.Done()
 	w := cl.w
+	yielded := false
 	for {
 		cl.mu.Lock()
+		if !cl.ended && !cl.work && w.items == nil && !cl.catching && cl.q.len() > 0 {
+			cl.work = true // queued while this writer ran, its poke deferred (room.pokeUnlessMore)
+		}
+		if !cl.ended && !cl.work && w.items == nil && !yielded {
+			// Nothing to do: give the fan-out one turn before leaving.
+			// Under load the next frames are often queued by then, and
+			// this writer sends them together instead of a new writer
+			// starting for each; when idle it costs one yield.
+			yielded = true
+			cl.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
 		if cl.ended || (!cl.work && w.items == nil) {
 			cl.running = false
 			cl.mu.Unlock()
 			return
 		}
+		yielded = false
 		cl.work = false
 		cl.mu.Unlock()
 		if !w.step() {
