@@ -434,7 +434,14 @@ func (w *writer) hello() bool {
 	if st.replay != nil {
 		cl.mu.Lock()
 		cl.wake = make(chan struct{}, 1)
+		// finish may have run since this writer last looked: its wake-up
+		// found no channel to send on, and the replay's wait for items
+		// would not see it.
+		ended := cl.ended
 		cl.mu.Unlock()
+		if ended {
+			return false
+		}
 		w.rp = cl.b.startReplay(*st.replay)
 		w.items = w.rp.items
 		cl.b.log.Debug("client replays", zap.String("client", cl.kind), zap.String("remote_addr", cl.addr),
