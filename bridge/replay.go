@@ -15,10 +15,10 @@ const (
 	// replayPullBytes is how many bytes of stored messages an ordered
 	// consumer buffers in the bridge ahead of its reader (see replayPull):
 	// bounded in bytes, so that a resuming client costs at most that
-	// whatever the event size. It is about 7 000 events of 300 bytes with
+	// whatever the event size. It is about 3 500 events of 300 bytes with
 	// their headers; pulls of 256 messages left the replay waiting on
-	// round trips.
-	replayPullBytes = 4 << 20
+	// round trips, pulls of 1 000 to 4 000 did not.
+	replayPullBytes = 2 << 20
 	// replayAhead is how many read events wait for a resuming client's
 	// writer; with replayPullBytes, what the bridge holds for one
 	// resuming client at most.
@@ -136,9 +136,10 @@ func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem
 
 // replayPull is the byte bound of a replay consumer's pulls: at least
 // replayPullBytes, and room for two of the largest messages the server
-// accepts (its max payload counts the headers too), so that no stored
-// message can be larger than a pull: below one message the pull would
-// stall (nats.go PullMaxBytes).
+// accepts (its max payload counts the headers too): a pull smaller than
+// a message would stall (nats.go PullMaxBytes). A message stored under a
+// larger limit than this server's (another node, an older setting) is
+// refused by the server for that pull, and nats.go pulls again.
 func (b *Bridge) replayPull() int {
 	return int(max(replayPullBytes, 2*b.nc.MaxPayload()))
 }
