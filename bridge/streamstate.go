@@ -67,6 +67,7 @@ type infoReads struct {
 	mu      sync.Mutex
 	running bool
 	next    *infoRead // the request to send after the running one; nil: none yet
+	closed  bool      // wait was called: no more requests
 	wg      sync.WaitGroup
 }
 
@@ -82,6 +83,11 @@ type infoRead struct {
 func (q *infoReads) join(read func() (*jetstream.StreamInfo, error)) *infoRead {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.closed {
+		r := &infoRead{done: make(chan struct{}), err: errClosing}
+		close(r.done)
+		return r
+	}
 	if q.next == nil {
 		q.next = &infoRead{done: make(chan struct{})}
 	}
@@ -93,8 +99,14 @@ func (q *infoReads) join(read func() (*jetstream.StreamInfo, error)) *infoRead {
 	return r
 }
 
-// wait waits for the running requests (Shutdown).
-func (q *infoReads) wait() { q.wg.Wait() }
+// wait refuses new requests (errClosing) and waits for the running ones
+// (Shutdown).
+func (q *infoReads) wait() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.wg.Wait()
+}
 
 // run sends r, then the requests joined meanwhile, one after another.
 func (q *infoReads) run(r *infoRead, read func() (*jetstream.StreamInfo, error)) {

@@ -59,7 +59,20 @@ func TestInfoReadsShareOnlyLaterRequests(t *testing.T) {
 	if got := later[0].info.State.LastSeq; got != 2 {
 		t.Errorf("the later callers got last seq %d, want 2 (the request sent after they called)", got)
 	}
-	q.wait()
+	// The run ends once nobody waits for a next request.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		q.mu.Lock()
+		running := q.running
+		q.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the requests' goroutine did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// calls was written before running was cleared under q.mu.
 	if calls != 2 {
 		t.Errorf("%d requests for 11 callers, want 2", calls)
 	}
@@ -70,5 +83,10 @@ func TestInfoReadsShareOnlyLaterRequests(t *testing.T) {
 	<-r.done
 	if r.info.State.LastSeq != 3 {
 		t.Errorf("after idle: last seq %d, want 3", r.info.State.LastSeq)
+	}
+	// After wait (Shutdown), callers are refused without a request.
+	q.wait()
+	if r := q.join(read); r.err != errClosing {
+		t.Errorf("after wait: err %v, want errClosing", r.err)
 	}
 }
