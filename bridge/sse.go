@@ -95,10 +95,18 @@ type sseTransport struct {
 	rc      *http.ResponseController
 	ctx     context.Context // the request's: ends when the client goes
 	timeout time.Duration
-	buf     []byte
+	bp      *[]byte // from batchPool between begin and end
+	buf     []byte  // *bp while batching
 }
 
-func (t *sseTransport) begin() { t.buf = t.buf[:0] }
+// begin takes a buffer from the pool; end gives it back, so that an idle
+// client holds none.
+func (t *sseTransport) begin() {
+	if t.bp == nil {
+		t.bp = batchPool.Get().(*[]byte)
+	}
+	t.buf = (*t.bp)[:0]
+}
 
 // send appends one event:
 //
@@ -126,7 +134,17 @@ func (t *sseTransport) send(kind frameKind, seq uint64, buf []byte) error {
 	return nil
 }
 
-func (t *sseTransport) end() error { return t.flush() }
+func (t *sseTransport) end() error {
+	err := t.flush()
+	if t.bp != nil {
+		if cap(t.buf) <= 2*maxBatchBytes {
+			*t.bp = t.buf[:0]
+			batchPool.Put(t.bp)
+		}
+		t.bp, t.buf = nil, nil
+	}
+	return err
+}
 
 func (t *sseTransport) flush() error {
 	if len(t.buf) == 0 {
@@ -138,25 +156,24 @@ func (t *sseTransport) flush() error {
 		err = t.rc.Flush()
 	}
 	t.buf = t.buf[:0]
-	if cap(t.buf) > 2*maxBatchBytes {
-		t.buf = nil
-	}
 	return err
 }
 
 // keepAlive writes a comment line, which EventSource ignores.
 func (t *sseTransport) keepAlive() error {
-	t.buf = append(t.buf[:0], ": keep-alive\n\n"...)
-	return t.flush()
+	t.begin()
+	t.buf = append(t.buf, ": keep-alive\n\n"...)
+	return t.end()
 }
 
 // closeSlow ends the stream with a close event. EventSource reconnects by
 // itself with Last-Event-ID = the last seq it got, so nothing is lost.
 func (t *sseTransport) closeSlow(reason string) {
 	data := append([]byte(`{"type":"close","reason":`), event.AppendString(nil, reason)...)
-	t.buf = append(t.buf[:0], "event: close\n"...)
+	t.begin()
+	t.buf = append(t.buf, "event: close\n"...)
 	t.buf = appendSSEData(t.buf, append(data, '}'))
-	_ = t.flush()
+	_ = t.end()
 }
 
 // expired ends the stream with a close event whose reason is "token
