@@ -311,7 +311,9 @@ func (r *Relay) settle(ctx context.Context, flights <-chan *flight, halt *atomic
 	for f := range flights {
 		group, n := []*flight{f}, len(f.sent)+len(f.dead)
 	gather:
-		for n < maxBatchSize {
+		// At most pipelineDepth more: the bound on batches awaiting acks
+		// (see pipelineDepth) holds even if the queue refills meanwhile.
+		for n < maxBatchSize && len(group) <= pipelineDepth {
 			select {
 			case g, ok := <-flights:
 				if !ok {
