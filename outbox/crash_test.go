@@ -232,7 +232,7 @@ func (h *helper) wait() error {
 func TestKill9MidOutageAndMidDrain(t *testing.T) {
 	ctx := t.Context()
 	cfg := fixedBroker(t)
-	b := startBroker(t, cfg)
+	b := testnats.Start(t, cfg)
 	url := b.ClientURL()
 	dbPath := filepath.Join(t.TempDir(), "app.db")
 
@@ -262,7 +262,7 @@ func TestKill9MidOutageAndMidDrain(t *testing.T) {
 
 	// 4. The broker comes back; the process is killed as soon as the relay
 	// is seen draining the backlog.
-	startBroker(t, cfg) // same port and data directory: the same node to its clients
+	testnats.Start(t, cfg) // same port and data directory: the same node to its clients
 	js = testnats.JetStream(t, testnats.Conn(t, url))
 	before, err := streamMsgs(ctx, js)
 	if err != nil {

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/internal/testnats"
@@ -24,22 +22,6 @@ func fixedBroker(t testing.TB) broker.Config {
 	t.Helper()
 	port := testnats.FreePorts(t, 1)[0]
 	return broker.Config{NATSListen: fmt.Sprintf("127.0.0.1:%d", port), DataDir: t.TempDir()}
-}
-
-// startBroker starts a node with cfg; cleanup shuts it down (again).
-func startBroker(t testing.TB, cfg broker.Config) *broker.Broker {
-	t.Helper()
-	b, err := broker.New(cfg, zaptest.NewLogger(t, zaptest.Level(zapcore.ErrorLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
-	return b
 }
 
 // reconnecting are the client options of a process that rides out broker
@@ -59,7 +41,7 @@ func TestBrokerOutageDuringWrites(t *testing.T) {
 	eachDialect(t, func(t *testing.T, be *backend) {
 		ctx := t.Context()
 		cfg := fixedBroker(t)
-		b := startBroker(t, cfg)
+		b := testnats.Start(t, cfg)
 		url := b.ClientURL()
 		nc := testnats.Conn(t, url, reconnecting()...)
 		pub := newPublisher(t, nc, publisher.WithDefaultTimeout(time.Second))
@@ -97,7 +79,7 @@ func TestBrokerOutageDuringWrites(t *testing.T) {
 					return fmt.Errorf("relay has not retried in vain yet (%d failed publishes)", s.Retries)
 				})
 				t.Logf("broker restarting after %d writes (depth %d)", i, depth(t, ob))
-				b = startBroker(t, cfg)
+				b = testnats.Start(t, cfg)
 			}
 			var batch []string
 			err := ob.Tx(ctx, func(tx *sql.Tx) error {

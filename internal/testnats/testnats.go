@@ -26,10 +26,13 @@ func Broker(t testing.TB, edit ...func(*broker.Config)) *broker.Broker {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	return start(t, cfg)
+	return Start(t, cfg)
 }
 
-func start(t testing.TB, cfg broker.Config) *broker.Broker {
+// Start starts a node with cfg as it is (a fixed port and data directory
+// make a restarted node the same node to its clients); cleanup shuts it
+// down, again if the test already did.
+func Start(t testing.TB, cfg broker.Config) *broker.Broker {
 	t.Helper()
 	b, err := broker.New(cfg, zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)))
 	if err != nil {

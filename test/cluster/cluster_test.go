@@ -21,7 +21,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/arrwdb/arrwcdc/bridge"
-	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/internal/checker"
 	"github.com/arrwdb/arrwcdc/internal/testnats"
@@ -181,14 +180,7 @@ func TestNodeLossLosesNothing(t *testing.T) {
 	if nc := pubConns[1]; nc.Stats().Reconnects == 0 || nc.ConnectedUrl() == urls[1] {
 		t.Fatalf("publisher 2 did not move off node 2: %d reconnects, on %s", nc.Stats().Reconnects, nc.ConnectedUrl())
 	}
-	back, err := broker.New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := back.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = back.Shutdown(context.Background()) })
+	testnats.Start(t, cfg) // node 2 again: same routes, data directory and ports
 	for i := 2 * total / 3; i < total; i++ {
 		publishOne(i)
 	}
