@@ -62,6 +62,7 @@ func TestBenchErrors(t *testing.T) {
 			map[string]string{"client-queue": `"-1"`, "events": `"-1": want 0`, "size": `"0": want 1 to 1048576`, "rate": `"-5"`, "clients": `"0"`, "libraries": `"100001"`, "duration": `"-1s"`}},
 		{"too large", []string{"--size", "1048577"}, map[string]string{"size": "want 1 to 1048576 bytes"}},
 		{"peer with url", []string{"--scenario", "ws-peer", "--nats-url", "nats://127.0.0.1:4222"}, map[string]string{"nats-url": "leave --nats-url empty"}},
+		{"conns peer with url", []string{"--scenario", "conns-peer", "--nats-url", "nats://127.0.0.1:4222"}, map[string]string{"nats-url": "conns-peer runs its own broker"}},
 		{"bad url", []string{"--nats-url", "http://x"}, map[string]string{"nats-url": "want nats://host:port"}},
 	}
 	for _, tt := range tests {

@@ -140,14 +140,12 @@ type TokenConfig struct {
 	SecretFile, PrivateKeyFile string
 }
 
-// Scenarios of the bench command, for [BenchConfig.Scenario].
-var BenchScenarios = []string{"publish", "e2e", "ws", "ws-peer", "ws-centrifugo", "replay", "outbox", "conns", "conns-peer", "conns-centrifugo"}
-
 // BenchConfig holds the settings of the bench command (package
 // internal/bench runs them). For bench, NATSURL defaults to empty, which
 // means an embedded broker in a temporary directory.
 type BenchConfig struct {
-	// Scenario is what is measured: --scenario, one of [BenchScenarios].
+	// Scenario is what is measured: --scenario, one of bench.Scenarios
+	// (package internal/bench owns the list).
 	// Default "publish".
 	Scenario string
 	// Mode is how events are published: --mode, sync (Publish, one ack at

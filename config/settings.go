@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/internal/bench"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
 
@@ -146,7 +147,7 @@ var settings = []setting{
 	{"private-key-file", "token", "", "PEM `file` of an RS256 private key to sign with, instead of --secret-file", func(c *Config) flag.Value { return (*stringValue)(&c.Token.PrivateKeyFile) }},
 
 	{"nats-url", "bench", "", "comma-separated NATS server `urls` (repeatable); empty means an embedded broker in a temporary directory", func(c *Config) flag.Value { return (*listValue)(&c.NATSURL) }},
-	{"scenario", "bench", "publish", "what to measure (`name`): publish, e2e, ws, ws-peer, ws-centrifugo, replay, outbox, conns, conns-peer or conns-centrifugo", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Scenario) }},
+	{"scenario", "bench", "publish", "what to measure (`name`): " + strings.Join(bench.Scenarios, ", "), func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Scenario) }},
 	{"mode", "bench", "async", "publish `mode`: sync, async or core (core: publish and e2e only)", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Mode) }},
 	{"events", "bench", "", "`count` of events to publish; 0 means the scenario's default", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Events) }},
 	{"size", "bench", "300", "encoded size of each event in `bytes`", func(c *Config) flag.Value { return (*intValue)(&c.Bench.Size) }},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/arrwdb/arrwcdc/auth"
 	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/internal/bench"
 	"github.com/arrwdb/arrwcdc/subjects"
 )
 
@@ -312,7 +313,7 @@ func (c Config) benchErrors() []error {
 			errs = append(errs, &FieldError{Field: field, Value: c.valueOf(field), Err: errors.New(msg)})
 		}
 	}
-	if err := oneOf(b.Scenario, BenchScenarios...); err != nil {
+	if err := oneOf(b.Scenario, bench.Scenarios...); err != nil {
 		errs = append(errs, &FieldError{Field: "scenario", Value: b.Scenario, Err: err})
 	}
 	if err := oneOf(b.Mode, "sync", "async", "core"); err != nil {
@@ -327,8 +328,8 @@ func (c Config) benchErrors() []error {
 	check("libraries", b.Libraries < 1 || b.Libraries > 100_000, "want 1 to 100000")
 	check("duration", b.Duration < 0, "want 0 (no limit) or more")
 	check("client-queue", b.ClientQueue < 0, "want 0 (the bridge's default) or more frames")
-	check("nats-url", b.Scenario == "ws-peer" && len(c.NATSURL) > 0,
-		"ws-peer runs its own broker with a websocket listener: leave --nats-url empty")
+	check("nats-url", (b.Scenario == "ws-peer" || b.Scenario == "conns-peer") && len(c.NATSURL) > 0,
+		b.Scenario+" runs its own broker with a websocket listener: leave --nats-url empty")
 	return errs
 }
 
