@@ -206,7 +206,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	res := &Result{
 		Scenario: cfg.Scenario, Mode: cfg.Mode, Clients: cfg.Clients, Libraries: cfg.Libraries,
 		Rate: cfg.Rate, Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
-		LoadBefore: loadAverage(),
+		LoadBefore: LoadAverage(),
 	}
 	if !strings.HasPrefix(cfg.Scenario, "ws") && !strings.HasPrefix(cfg.Scenario, "conns") {
 		res.Clients = 0
@@ -237,7 +237,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	if err := run(ctx, res); err != nil {
 		return nil, err
 	}
-	res.LoadAfter = loadAverage()
+	res.LoadAfter = LoadAverage()
 	res.finish()
 	return res, nil
 }

@@ -331,8 +331,8 @@ func parseStatus(b []byte) (rss, hwm uint64) {
 	return rss, hwm
 }
 
-// loadAverage returns the 1, 5 and 15 minute load averages, or "?".
-func loadAverage() string {
+// LoadAverage returns the 1, 5 and 15 minute load averages, or "?".
+func LoadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "?"

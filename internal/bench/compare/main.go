@@ -202,7 +202,7 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		return err
 	}
 	c := o.counts()
-	loadBefore := loadavg()
+	loadBefore := bench.LoadAverage()
 	start := time.Now()
 
 	dir, err := os.MkdirTemp("", "arrwcdc-bench-compare-")
@@ -352,7 +352,7 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		{key: "conns", name: "  same, VmRSS once freed pages are returned", ours: idleOursRet, peer: idlePeerRet, unit: "B", inverse: true, complete: idleComplete, note: idleNote},
 	}
 	rows = slices.DeleteFunc(rows, func(r row) bool { return !o.selected(r.key) })
-	printTable(w, o, rows, loadBefore, loadavg(), time.Since(start))
+	printTable(w, o, rows, loadBefore, bench.LoadAverage(), time.Since(start))
 	return nil
 }
 
@@ -620,18 +620,6 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // curves prints the fan-out and library scaling curves: one arrwcdc bench
 // per point.
 func curves(ctx context.Context, o options, w io.Writer) error {
@@ -640,7 +628,7 @@ func curves(ctx context.Context, o options, w io.Writer) error {
 	}
 	size := strconv.Itoa(o.size)
 	fmt.Fprintf(w, "arrwcdc bench curves, %s: nproc %d, %s, %d-byte events; load before %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, loadavg())
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, bench.LoadAverage())
 	fmt.Fprintf(w, "| %-34s | %12s | %12s | %9s | %9s | %10s | %s\n", "point", "events/s", "frames/s", "p50 ms", "p99 ms", "allocs/ev", "delivered")
 	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|---\n", strings.Repeat("-", 36), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 12))
 	point := func(name string, args ...string) {
@@ -680,7 +668,7 @@ func curves(ctx context.Context, o options, w io.Writer) error {
 		}
 		point(fmt.Sprintf("ws %d clients, %d libraries, 1k ev/s", p[0], p[1]), "--scenario", "ws", "--clients", itoa(p[0]), "--libraries", itoa(p[1]), "--rate", "1000", "--events", itoa(5000/scale))
 	}
-	fmt.Fprintf(w, "\nload after %s\n", loadavg())
+	fmt.Fprintf(w, "\nload after %s\n", bench.LoadAverage())
 	return nil
 }
 
@@ -694,7 +682,7 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 	if _, err := os.Stat(o.centrifugo); err != nil {
 		return fmt.Errorf("%w (make bench-peers builds it)", err)
 	}
-	loadBefore, start := loadavg(), time.Now()
+	loadBefore, start := bench.LoadAverage(), time.Now()
 	size := strconv.Itoa(o.size)
 	clients := []int{100, 1000}
 	events := map[int]int{100: 5000, 1000: 500}
@@ -754,7 +742,7 @@ func peers(ctx context.Context, o options, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "arrwcdc bench-peers, %s: nproc %d, %s, %d-byte events, medians of %d runs, took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.size, o.runs, time.Since(start).Round(time.Second))
-	fmt.Fprintf(w, "load average (1/5/15 min): before %s, after %s\n\n", loadBefore, loadavg())
+	fmt.Fprintf(w, "load average (1/5/15 min): before %s, after %s\n\n", loadBefore, bench.LoadAverage())
 	fmt.Fprintf(w, "| %-28s |", "server")
 	for _, n := range clients {
 		fmt.Fprintf(w, " %24s |", fmt.Sprintf("%d clients, frames/s", n))
