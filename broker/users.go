@@ -195,6 +195,22 @@ func Permissions(role Role, prefix string) *server.Permissions {
 	live := subjects.Live(all)
 	stream := StreamName
 	pub := func(s ...string) *server.SubjectPermission { return &server.SubjectPermission{Allow: s} }
+	// The JetStream API of reading EVENTS through ordered consumers, which
+	// bridge and tap both need.
+	readEvents := []string{
+		jsAPI + "INFO",
+		jsAPI + "STREAM.INFO." + stream,
+		jsAPI + "STREAM.NAMES",
+		jsAPI + "STREAM.MSG.GET." + stream,
+		jsAPI + "DIRECT.GET." + stream,
+		jsAPI + "DIRECT.GET." + stream + ".>",
+		jsAPI + "CONSUMER.CREATE." + stream,
+		jsAPI + "CONSUMER.CREATE." + stream + ".>",
+		jsAPI + "CONSUMER.INFO." + stream + ".>",
+		jsAPI + "CONSUMER.MSG.NEXT." + stream + ".>",
+		jsAPI + "CONSUMER.DELETE." + stream + ".>",
+		"$JS.FC." + stream + ".>",
+	}
 	switch role {
 	case RoleAdmin:
 		return nil
@@ -209,21 +225,7 @@ func Permissions(role Role, prefix string) *server.Permissions {
 		}
 	case RoleBridge:
 		return &server.Permissions{
-			Publish: pub(all,
-				"arrwcdc.bridge.stats.>",
-				jsAPI+"INFO",
-				jsAPI+"STREAM.INFO."+stream,
-				jsAPI+"STREAM.NAMES",
-				jsAPI+"STREAM.MSG.GET."+stream,
-				jsAPI+"DIRECT.GET."+stream,
-				jsAPI+"DIRECT.GET."+stream+".>",
-				jsAPI+"CONSUMER.CREATE."+stream,
-				jsAPI+"CONSUMER.CREATE."+stream+".>",
-				jsAPI+"CONSUMER.INFO."+stream+".>",
-				jsAPI+"CONSUMER.MSG.NEXT."+stream+".>",
-				jsAPI+"CONSUMER.DELETE."+stream+".>",
-				"$JS.FC."+stream+".>",
-			),
+			Publish: pub(append([]string{all, "arrwcdc.bridge.stats.>"}, readEvents...)...),
 			Subscribe: pub(all, live,
 				"arrwcdc.bridge.stats.>",
 				"_INBOX.>",
@@ -234,23 +236,11 @@ func Permissions(role Role, prefix string) *server.Permissions {
 		}
 	case RoleTap:
 		return &server.Permissions{
-			Publish: pub(
-				jsAPI+"INFO",
-				jsAPI+"STREAM.INFO."+stream,
-				jsAPI+"STREAM.NAMES",
-				jsAPI+"STREAM.LIST",
-				jsAPI+"STREAM.MSG.GET."+stream,
-				jsAPI+"DIRECT.GET."+stream,
-				jsAPI+"DIRECT.GET."+stream+".>",
-				jsAPI+"CONSUMER.CREATE."+stream,
-				jsAPI+"CONSUMER.CREATE."+stream+".>",
-				jsAPI+"CONSUMER.INFO."+stream+".>",
-				jsAPI+"CONSUMER.NAMES."+stream,
-				jsAPI+"CONSUMER.LIST."+stream,
-				jsAPI+"CONSUMER.MSG.NEXT."+stream+".>",
-				jsAPI+"CONSUMER.DELETE."+stream+".>",
-				"$JS.FC."+stream+".>",
-			),
+			Publish: pub(append([]string{
+				jsAPI + "STREAM.LIST",
+				jsAPI + "CONSUMER.NAMES." + stream,
+				jsAPI + "CONSUMER.LIST." + stream,
+			}, readEvents...)...),
 			Subscribe: pub(all, live, "_INBOX.>"),
 		}
 	}
