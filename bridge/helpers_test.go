@@ -233,6 +233,12 @@ func do(t testing.TB, method, url string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return roundTrip(t, req)
+}
+
+// roundTrip sends req and returns the status and the whole body.
+func roundTrip(t testing.TB, req *http.Request) (int, []byte) {
+	t.Helper()
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,16 +25,7 @@ func post(t *testing.T, b *bridge.Bridge, query, ct, body string) (int, []byte) 
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, raw
+	return roundTrip(t, req)
 }
 
 // lastSeq is the stream's last sequence.

@@ -15,6 +15,26 @@ import (
 	"github.com/arrwdb/arrwcdc/publisher"
 )
 
+// finishFlow ends a test's flow: it waits for the publisher (flowed),
+// publishes the sentinel, waits for the followers (waits) and requires
+// that the WebSocket and SSE followers got every lib-1 event once, in
+// order. It returns the seqs of those events.
+func finishFlow(t *testing.T, flowed <-chan error, p *publisher.Publisher, l *ledger, waits []func() error, ws, sse *follower) []uint64 {
+	t.Helper()
+	if err := <-flowed; err != nil {
+		t.Fatal(err)
+	}
+	sentinel(t, p, l, ws, sse)
+	for _, w := range waits {
+		if err := w(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requireDelivered(t, "websocket", ws, l, lib1)
+	requireDelivered(t, "sse", sse, l, lib1)
+	return l.want(lib1)
+}
+
 // sentinel publishes the last event of a test, a document.added of
 // lib-1, after telling fs to stop at it.
 func sentinel(t *testing.T, p *publisher.Publisher, l *ledger, fs ...*follower) {
@@ -65,18 +85,7 @@ func TestBridgeRestart(t *testing.T) {
 	}
 	published := l.len()
 	cur.Store(e.bridge(t))
-	if err := <-flowed; err != nil {
-		t.Fatal(err)
-	}
-	sentinel(t, p, &l, ws, sse)
-	for _, w := range waits {
-		if err := w(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := l.want(lib1)
-	requireDelivered(t, "websocket", ws, &l, lib1)
-	requireDelivered(t, "sse", sse, &l, lib1)
+	want := finishFlow(t, flowed, p, &l, waits, ws, sse)
 	// One reconnect for the restart. A reader that falls behind the live
 	// flow (a loaded CI machine) may also be closed as a slow consumer and
 	// resume: allowed, since delivery above is still exactly once, but
@@ -130,18 +139,7 @@ func TestLinkDrops(t *testing.T) {
 	}
 	tick.Stop()
 	close(stop)
-	if err := <-flowed; err != nil {
-		t.Fatal(err)
-	}
-	sentinel(t, p, &l, ws, sse)
-	for _, w := range waits {
-		if err := w(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := l.want(lib1)
-	requireDelivered(t, "websocket", ws, &l, lib1)
-	requireDelivered(t, "sse", sse, &l, lib1)
+	want := finishFlow(t, flowed, p, &l, waits, ws, sse)
 	for _, f := range []*follower{ws, sse} {
 		if f.connects < cuts/2 {
 			t.Errorf("%d connections for %d cuts", f.connects, cuts)
@@ -187,18 +185,7 @@ func TestResumeBacklog(t *testing.T) {
 		return nil
 	})
 	close(stop)
-	if err := <-flowed; err != nil {
-		t.Fatal(err)
-	}
-	sentinel(t, p, &l, ws, sse)
-	for _, w := range waits {
-		if err := w(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := l.want(lib1)
-	requireDelivered(t, "websocket", ws, &l, lib1)
-	requireDelivered(t, "sse", sse, &l, lib1)
+	want := finishFlow(t, flowed, p, &l, waits, ws, sse)
 	for _, f := range []*follower{ws, sse} {
 		if f.connects != 1 {
 			t.Errorf("%d connections: %v", f.connects, f.closes)

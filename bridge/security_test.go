@@ -263,13 +263,7 @@ func postWith(t *testing.T, b *bridge.Bridge, body, token string) (int, []byte) 
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	return roundTrip(t, req)
 }
 
 // TestTokenExpiresWhileConnected: a WebSocket whose token expires is closed

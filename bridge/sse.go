@@ -19,15 +19,8 @@ const sseRetryMS = 1000
 // handleLibrarySSE serves GET /v1/libraries/{library_id}/events: the
 // library socket's frames as Server-Sent Events (see the package doc).
 func (b *Bridge) handleLibrarySSE(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("library_id")
-	pattern, err := subjects.Library(b.cfg.Prefix, id)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	opts, err := parseSocketQuery(r.URL.Query(), false, b.cfg.MaxFilters)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	id, pattern, opts, ok := b.libraryRequest(w, r)
+	if !ok {
 		return
 	}
 	// EventSource sends the last id it got when it reconnects: that is

@@ -33,15 +33,8 @@ const streamInfoTimeout = 5 * time.Second
 
 // handleLibraryWS serves WS /v1/libraries/{library_id}/ws.
 func (b *Bridge) handleLibraryWS(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("library_id")
-	pattern, err := subjects.Library(b.cfg.Prefix, id)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	opts, err := parseSocketQuery(r.URL.Query(), false, b.cfg.MaxFilters)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	id, pattern, opts, ok := b.libraryRequest(w, r)
+	if !ok {
 		return
 	}
 	claims, ok := b.authorized(w, r, access{library: id})
@@ -49,6 +42,23 @@ func (b *Bridge) handleLibraryWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.serveSocket(w, r, subjects.Live(pattern), id, connectedFrameFunc("library_id", id), opts, claims.ExpiresAt())
+}
+
+// libraryRequest reads what a library socket (WebSocket or SSE) asks
+// for: the library id of its path, the library's subject pattern and the
+// query's options. It answers 400 and reports false when any is invalid.
+func (b *Bridge) libraryRequest(w http.ResponseWriter, r *http.Request) (id, pattern string, opts socketOptions, ok bool) {
+	id = r.PathValue("library_id")
+	pattern, err := subjects.Library(b.cfg.Prefix, id)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return "", "", socketOptions{}, false
+	}
+	if opts, err = parseSocketQuery(r.URL.Query(), false, b.cfg.MaxFilters); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return "", "", socketOptions{}, false
+	}
+	return id, pattern, opts, true
 }
 
 // handlePatternWS serves WS /v1/events/ws?filter=<pattern>.
