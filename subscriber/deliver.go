@@ -62,19 +62,10 @@ func (s *Subscription) dispatch() {
 				return
 			}
 		case <-s.inputDone:
-			for {
-				select {
-				case m := <-s.inbox:
-					if !s.route(message{nm: m}) {
-						return
-					}
-				case m := <-s.jsInbox:
-					if !s.route(message{jm: m}) {
-						return
-					}
-				default:
-					return
-				}
+			// Nothing is put in the inboxes any more: go on until they
+			// are empty (the cases above take what is left).
+			if len(s.inbox) == 0 && len(s.jsInbox) == 0 {
+				return
 			}
 		case <-s.quit:
 			return
