@@ -136,23 +136,34 @@ func change(ctx context.Context, db *sql.DB, d outbox.Dialect, ob *outbox.Outbox
 // committedIDs are the event ids of every committed change, in docs order.
 func committedIDs(t testing.TB, db *sql.DB) []string {
 	t.Helper()
-	rows, err := db.Query(`SELECT event_id FROM docs ORDER BY n`)
+	return column[string](context.Background(), t, db, `SELECT event_id FROM docs ORDER BY n`)
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// column returns the values of the one column query selects.
+func column[T any](ctx context.Context, t testing.TB, q querier, query string, args ...any) []T {
+	t.Helper()
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var ids []string
+	var out []T
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return ids
+	return out
 }
 
 // bus is a broker with a client connection, its EVENTS stream and a

@@ -316,19 +316,7 @@ func TestUnpublishableEventsAreDeadLettered(t *testing.T) {
 		if s.Dead != 2 {
 			t.Fatalf("dead letters %d, want 2", s.Dead)
 		}
-		rows, err := be.db.QueryContext(ctx, `SELECT event_id, reason FROM `+ob.Table()+`_dead ORDER BY id`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var reasons []string
-		for rows.Next() {
-			var id, reason string
-			if err := rows.Scan(&id, &reason); err != nil {
-				t.Fatal(err)
-			}
-			reasons = append(reasons, reason)
-		}
+		reasons := column[string](ctx, t, be.db, `SELECT reason FROM `+ob.Table()+`_dead ORDER BY id`)
 		if len(reasons) != 2 || !strings.Contains(reasons[0], "too large") || !strings.Contains(reasons[1], "garbage-1") {
 			t.Fatalf("dead-letter reasons %q", reasons)
 		}

@@ -218,20 +218,9 @@ func TestRelayStopMidPipeline(t *testing.T) {
 	for _, id := range ids(streamEvents(t, bus.js)) {
 		stored[id] = true
 	}
-	rows, err := be.db.QueryContext(ctx, `SELECT event_id FROM `+ob.Table())
-	if err != nil {
-		t.Fatal(err)
-	}
 	waiting := make(map[string]bool)
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+	for _, id := range column[string](ctx, t, be.db, `SELECT event_id FROM `+ob.Table()) {
 		waiting[id] = true
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
 	}
 	committed := committedIDs(t, be.db)
 	for _, id := range committed {

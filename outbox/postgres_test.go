@@ -2,7 +2,6 @@ package outbox_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -81,7 +80,7 @@ func TestPostgresLockedRowsAreSkipped(t *testing.T) {
 	}
 	defer func() { _ = tx.Rollback() }()
 	claim := fmt.Sprintf(`SELECT id FROM %s ORDER BY id LIMIT 2 FOR UPDATE SKIP LOCKED`, ob.Table())
-	first := claimedIDs(ctx, t, tx, claim)
+	first := column[int64](ctx, t, tx, claim)
 
 	other := open()
 	tx2, err := other.BeginTx(ctx, nil)
@@ -91,29 +90,8 @@ func TestPostgresLockedRowsAreSkipped(t *testing.T) {
 	defer func() { _ = tx2.Rollback() }()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	second := claimedIDs(cctx, t, tx2, claim)
+	second := column[int64](cctx, t, tx2, claim) // SKIP LOCKED: must not wait for tx
 	if len(first) != 2 || len(second) != 2 || first[1] >= second[0] {
 		t.Fatalf("claims %v and %v: want disjoint, consecutive pairs", first, second)
 	}
-}
-
-func claimedIDs(ctx context.Context, t *testing.T, tx *sql.Tx, q string) []int64 {
-	t.Helper()
-	rows, err := tx.QueryContext(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
 }
