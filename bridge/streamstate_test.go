@@ -1,10 +1,13 @@
 package bridge
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/arrwdb/arrwcdc/internal/testnats"
 )
 
 // TestInfoReadsShareOnlyLaterRequests checks the coalescing of stream info
@@ -60,18 +63,14 @@ func TestInfoReadsShareOnlyLaterRequests(t *testing.T) {
 		t.Errorf("the later callers got last seq %d, want 2 (the request sent after they called)", got)
 	}
 	// The run ends once nobody waits for a next request.
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testnats.Eventually(t, 5*time.Second, func() error {
 		q.mu.Lock()
-		running := q.running
-		q.mu.Unlock()
-		if !running {
-			break
+		defer q.mu.Unlock()
+		if q.running {
+			return errors.New("the requests' goroutine is still running")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the requests' goroutine did not end")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	// calls was written before running was cleared under q.mu.
 	if calls != 2 {
 		t.Errorf("%d requests for 11 callers, want 2", calls)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/testnats"
 )
 
 func TestMain(m *testing.M) {
@@ -315,9 +316,12 @@ func TestProgress(t *testing.T) {
 	p.start("publishing", 10)
 	p.done.Store(5)
 	stop := ShowProgress(&buf, p, time.Millisecond)
-	for !strings.Contains(buf.String(), "5/10") {
-		time.Sleep(time.Millisecond)
-	}
+	testnats.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(buf.String(), "5/10") {
+			return fmt.Errorf("no 5/10 in the bar: %q", buf.String())
+		}
+		return nil
+	})
 	stop()
 	stop()
 	if !strings.HasSuffix(buf.String(), "\r\033[K") {

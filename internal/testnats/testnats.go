@@ -139,6 +139,13 @@ func JetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 // last error if timeout passes first.
 func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
+	EventuallyEvery(t, timeout, 10*time.Millisecond, fn)
+}
+
+// EventuallyEvery is [Eventually] polling every interval, for checks that
+// cost more than a look at a counter (a whole stream read, a CLI run).
+func EventuallyEvery(t testing.TB, timeout, interval time.Duration, fn func() error) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		err := fn()
@@ -148,6 +155,6 @@ func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %v: %v", timeout, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }

@@ -51,22 +51,6 @@ func compose(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// eventually polls fn until it returns nil or the deadline passes.
-func eventually(t *testing.T, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", d, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 func httpOK(url string) error {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -97,7 +81,7 @@ func post(t *testing.T, url, body string, out any) error {
 
 func waitHealthy(t *testing.T) {
 	t.Helper()
-	eventually(t, 3*time.Minute, func() error {
+	testnats.EventuallyEvery(t, 3*time.Minute, 250*time.Millisecond, func() error {
 		for _, u := range []string{bridges[0] + "/readyz", bridges[1] + "/readyz", demoApps[0] + "/healthz", demoApps[1] + "/healthz",
 			"http://127.0.0.1:8222/healthz", "http://127.0.0.1:8223/healthz", "http://127.0.0.1:8224/healthz"} {
 			if err := httpOK(u); err != nil {
@@ -252,7 +236,7 @@ func TestCompose(t *testing.T) {
 	}
 	for i := range libs {
 		for j := range bridges {
-			eventually(t, 30*time.Second, func() error { return clients[i][j].has(ids[i]) })
+			testnats.EventuallyEvery(t, 30*time.Second, 250*time.Millisecond, func() error { return clients[i][j].has(ids[i]) })
 		}
 	}
 	select {
@@ -298,7 +282,7 @@ func TestCompose(t *testing.T) {
 		for _, i := range apps {
 			from[i] = committed[i].Load()
 		}
-		eventually(t, time.Minute, func() error {
+		testnats.EventuallyEvery(t, time.Minute, 250*time.Millisecond, func() error {
 			for _, i := range apps {
 				if n := committed[i].Load() - from[i]; n < 100 {
 					return fmt.Errorf("demo-app%d committed %d documents since the last step", i+1, n)
@@ -333,7 +317,7 @@ func TestCompose(t *testing.T) {
 			t.Fatalf("library %d: no document committed under load", i)
 		}
 		// demo-app1's outbox drains after its restart: poll until it has.
-		eventually(t, 60*time.Second, func() error {
+		testnats.EventuallyEvery(t, 60*time.Second, 250*time.Millisecond, func() error {
 			docs, err := streamDocs(ctx, js, libs[i])
 			if err != nil {
 				return err
@@ -371,7 +355,7 @@ func natsSub(t *testing.T, ctx context.Context, url, subject string, n int) (*st
 		close(done)
 	}()
 	// The subscription must reach broker 3 before the first publish.
-	eventually(t, 20*time.Second, func() error {
+	testnats.EventuallyEvery(t, 20*time.Second, 250*time.Millisecond, func() error {
 		resp, err := http.Get("http://127.0.0.1:8224/connz?subs=1")
 		if err != nil {
 			return err
