@@ -221,10 +221,8 @@ func decodePostedEvent(raw json.RawMessage, maxSize int) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("%w: library_id: missing", event.ErrInvalid)
 	}
 	ev := event.Event{Type: *p.Type, LibraryID: *p.LibraryID}
-	if p.ID != nil && *p.ID != "" {
+	if p.ID != nil {
 		ev.ID = *p.ID
-	} else {
-		ev.ID = event.NewID()
 	}
 	if p.Timestamp != nil && *p.Timestamp != "" {
 		ts, err := event.ParseTime(*p.Timestamp)
@@ -232,8 +230,6 @@ func decodePostedEvent(raw json.RawMessage, maxSize int) (event.Event, error) {
 			return event.Event{}, err
 		}
 		ev.Timestamp = ts
-	} else {
-		ev.Timestamp = event.Now()
 	}
 	if p.Source != nil {
 		ev.Source = *p.Source
@@ -241,6 +237,7 @@ func decodePostedEvent(raw json.RawMessage, maxSize int) (event.Event, error) {
 	if len(p.Data) > 0 && string(p.Data) != "null" {
 		ev.Data = p.Data
 	}
+	ev.Fill("") // a new id and the time now where missing; the source stays for the publisher
 	if _, err := event.Encode(&ev, maxSize); err != nil { // validates
 		return event.Event{}, err
 	}
