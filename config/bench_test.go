@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/arrwdb/arrwcdc/config"
+	"github.com/arrwdb/arrwcdc/internal/bench"
 )
 
 func TestBenchSettings(t *testing.T) {
-	def := config.BenchConfig{Scenario: "publish", Mode: "async", Size: 300, Clients: 10, Libraries: 1}
+	def := config.BenchConfig{Config: bench.Config{Scenario: "publish", Mode: "async", Size: 300, Clients: 10, Libraries: 1}}
 	tests := []struct {
 		name string
 		args []string
@@ -23,8 +24,8 @@ func TestBenchSettings(t *testing.T) {
 		{"flags", []string{"--scenario", "ws", "--mode", "sync", "--events", "500", "--size", "1024", "--rate", "1000.5",
 			"--clients", "100", "--libraries", "3", "--duration", "10s", "--json", "--cpu-profile", "cpu.out", "--mem-profile", "mem.out", "--client-queue", "4096", "--centrifugo", "/opt/centrifugo"}, nil,
 			func(b *config.BenchConfig) {
-				*b = config.BenchConfig{Scenario: "ws", Mode: "sync", Events: 500, Size: 1024, Rate: 1000.5, Clients: 100, Libraries: 3,
-					Duration: 10 * time.Second, JSON: true, CPUProfile: "cpu.out", MemProfile: "mem.out", ClientQueue: 4096, Centrifugo: "/opt/centrifugo"}
+				*b = config.BenchConfig{JSON: true, Config: bench.Config{Scenario: "ws", Mode: "sync", Events: 500, Size: 1024, Rate: 1000.5, Clients: 100, Libraries: 3,
+					Duration: 10 * time.Second, CPUProfile: "cpu.out", MemProfile: "mem.out", ClientQueue: 4096, Centrifugo: "/opt/centrifugo"}}
 			}, nil},
 		{"env", nil, map[string]string{"ARRWCDC_SCENARIO": "e2e", "ARRWCDC_MODE": "core", "ARRWCDC_NATS_URL": "nats://127.0.0.1:4999"},
 			func(b *config.BenchConfig) { b.Scenario, b.Mode = "e2e", "core" }, []string{"nats://127.0.0.1:4999"}},
@@ -35,7 +36,7 @@ func TestBenchSettings(t *testing.T) {
 			c := mustLoad(t, "bench", tt.args, tt.env)
 			want := def
 			tt.want(&want)
-			if c.Bench != want {
+			if !reflect.DeepEqual(c.Bench, want) {
 				t.Errorf("Bench = %+v, want %+v", c.Bench, want)
 			}
 			if !reflect.DeepEqual(c.NATSURL, tt.urls) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/arrwdb/arrwcdc/bridge"
 	"github.com/arrwdb/arrwcdc/broker"
+	"github.com/arrwdb/arrwcdc/internal/bench"
 )
 
 // Errors of [Load] that callers may test with errors.Is.
@@ -140,54 +141,16 @@ type TokenConfig struct {
 	SecretFile, PrivateKeyFile string
 }
 
-// BenchConfig holds the settings of the bench command (package
-// internal/bench runs them). For bench, NATSURL defaults to empty, which
-// means an embedded broker in a temporary directory.
+// BenchConfig holds the settings of the bench command: a run of package
+// internal/bench (its flags, in the settings table, fill the run's own
+// fields), and how to print its result. For bench, NATSURL defaults to
+// empty, which means an embedded broker in a temporary directory; the
+// command adds the connection, the prefix and the progress bar.
 type BenchConfig struct {
-	// Scenario is what is measured: --scenario, one of bench.Scenarios
-	// (package internal/bench owns the list).
-	// Default "publish".
-	Scenario string
-	// Mode is how events are published: --mode, sync (Publish, one ack at
-	// a time), async (PublishAsync) or core (fire-and-forget core NATS;
-	// publish and e2e only). Default "async".
-	Mode string
-	// Events is how many events to publish: --events. 0 means the
-	// scenario's default (internal/bench.DefaultEvents).
-	Events int
-	// Size is the encoded size of each event in bytes: --size, at most
-	// 1 MiB. Default 300; a size below the envelope's own (about 230 bytes)
-	// gives the smallest event.
-	Size int
-	// Rate is the target publish rate in events per second: --rate. 0
-	// means as fast as possible (saturate).
-	Rate float64
-	// Clients is the number of WebSocket clients of ws, ws-peer,
-	// ws-centrifugo, conns, conns-peer and conns-centrifugo: --clients.
-	// Default 10.
-	Clients int
-	// Libraries is the number of libraries the events are spread over,
-	// round robin (and the clients too): --libraries. Default 1.
-	Libraries int
-	// Duration stops publishing after this long even if Events are not all
-	// sent: --duration. 0 means no limit.
-	Duration time.Duration
-	// ClientQueue is the bridge's per-client queue in frames (ws, replay):
-	// --client-queue. 0 means the bridge's default (no frame bound, only
-	// its 4 MiB byte bound).
-	ClientQueue int
+	bench.Config
 	// JSON prints the result as one JSON object: --json. false means a
 	// table.
 	JSON bool
-	// Centrifugo is the centrifugo binary of ws-centrifugo and
-	// conns-centrifugo: --centrifugo.
-	// "" means centrifugo on the PATH (make bench-peers builds it).
-	Centrifugo string
-	// CPUProfile and MemProfile write pprof profiles of the measured
-	// phase (the whole process: broker, bridge and clients included):
-	// --cpu-profile, --mem-profile. "" means none.
-	CPUProfile string
-	MemProfile string
 }
 
 // DemoAppConfig holds the settings of the demo-app command.

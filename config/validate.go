@@ -304,7 +304,7 @@ func jsonObject(s string) error {
 }
 
 // benchErrors checks the bench settings against the limits in the comments
-// of [BenchConfig].
+// of the bench flags (their help in the settings table).
 func (c Config) benchErrors() []error {
 	b := c.Bench
 	var errs []error

@@ -33,13 +33,8 @@ func runBench(ctx context.Context, cfg config.Config, e env) error {
 		return err
 	}
 	b := cfg.Bench
-	bc := bench.Config{
-		Scenario: b.Scenario, Mode: b.Mode, Events: b.Events, Size: b.Size, Rate: b.Rate,
-		Clients: b.Clients, Libraries: b.Libraries, Duration: b.Duration, ClientQueue: b.ClientQueue,
-		NATSURL: cfg.NATSURL, NATSOptions: natsOpts, Prefix: cfg.Prefix,
-		CPUProfile: b.CPUProfile, MemProfile: b.MemProfile, Centrifugo: b.Centrifugo,
-		Progress: &bench.Progress{},
-	}
+	bc := b.Config
+	bc.NATSURL, bc.NATSOptions, bc.Prefix, bc.Progress = cfg.NATSURL, natsOpts, cfg.Prefix, &bench.Progress{}
 	stop := func() {}
 	if !b.JSON && bench.IsTerminal(e.stdout) {
 		stop = bench.ShowProgress(e.stdout, bc.Progress, 200*time.Millisecond)
