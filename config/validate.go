@@ -303,8 +303,7 @@ func jsonObject(s string) error {
 	return nil
 }
 
-// benchErrors checks the bench settings against the limits in the comments
-// of the bench flags (their help in the settings table).
+// benchErrors checks the bench settings against their limits.
 func (c Config) benchErrors() []error {
 	b := c.Bench
 	var errs []error
