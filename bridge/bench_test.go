@@ -82,7 +82,7 @@ func BenchmarkFanout(b *testing.B) {
 			b.SetBytes(int64(len(wire)))
 			t0 := time.Now()
 			for b.Loop() {
-				r.fanout(br.frameOf(m))
+				r.fanout(br.frameOf(m, 123456))
 			}
 			elapsed := time.Since(t0)
 			for _, cl := range clients {

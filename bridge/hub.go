@@ -238,7 +238,7 @@ func (r *room) receive(m *nats.Msg) {
 		return
 	}
 	prev := liveLastSeq(m)
-	f := b.frameOf(m) // nil if not a valid event; its seq still counts
+	f := b.frameOf(m, seq) // nil if not a valid event; its seq still counts
 	gen := b.reconnects()
 	var dropped int
 	if m.Sub != nil {
@@ -416,10 +416,11 @@ func (r *room) finishLocked() {
 		zap.Uint64("from_seq", rs.from), zap.Uint64("recovered", rs.recovered), zap.Uint64("last_seq", r.last))
 }
 
-// frameOf parses a live message into a shared frame, or returns nil if it
-// is not a valid event (the statistics subscription counts those).
-func (b *Bridge) frameOf(m *nats.Msg) *frame {
-	ev, seq, err := parseLive(m, b.cfg.MaxEventSize)
+// frameOf parses a live message with stream sequence seq into a shared
+// frame, or returns nil if it is not a valid event (the statistics
+// subscription counts those).
+func (b *Bridge) frameOf(m *nats.Msg, seq uint64) *frame {
+	ev, err := parseEvent(m.Subject, true, m.Data, m.Header, b.cfg.MaxEventSize)
 	if err != nil {
 		b.log.Debug("skipped live message", zap.String("subject", m.Subject), zap.Error(err))
 		return nil
