@@ -82,12 +82,11 @@ type Publisher struct {
 	stallWait  jetstream.PublishOpt
 	log        *zap.Logger
 	futuresMu  sync.Mutex
-	futures    map[*nats.Msg]*Future // async publishes awaiting their ack
+	futures    map[*nats.Msg]*Future // async publishes awaiting their ack (Stats.Pending)
 	published  atomic.Uint64
 	failed     atomic.Uint64
 	invalid    atomic.Uint64
 	duplicates atomic.Uint64
-	pending    atomic.Int64
 
 	// mu orders Close against the start of publishes: a publish takes the
 	// read lock to check closed and count itself in inflight; Close takes
@@ -211,11 +210,9 @@ func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
 	}
 	// Register before sending: the ack may come before PublishMsgAsync
 	// returns.
-	p.pending.Add(1)
 	p.storeFuture(m, f)
 	if _, err := p.js.PublishMsgAsync(m, p.stallWait); err != nil {
 		p.takeFuture(m)
-		p.pending.Add(-1)
 		p.failed.Add(1)
 		p.release()
 		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
@@ -235,7 +232,6 @@ func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, pa *jetstream.PubA
 	}
 	// Counters first, so that Stats agrees with a resolved Future; release
 	// last, so that Close returns only after the Future resolved.
-	p.pending.Add(-1)
 	f.resolve(p.acked(f.id, pa), nil)
 	p.release()
 }
@@ -249,7 +245,6 @@ func (p *Publisher) onError(_ jetstream.JetStream, m *nats.Msg, err error) {
 		return
 	}
 	p.failed.Add(1)
-	p.pending.Add(-1)
 	f.resolve(Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err))
 	p.release()
 }
@@ -260,6 +255,13 @@ func (p *Publisher) storeFuture(m *nats.Msg, f *Future) {
 	p.futuresMu.Lock()
 	p.futures[m] = f
 	p.futuresMu.Unlock()
+}
+
+// pendingFutures is the number of async publishes awaiting their ack.
+func (p *Publisher) pendingFutures() int {
+	p.futuresMu.Lock()
+	defer p.futuresMu.Unlock()
+	return len(p.futures)
 }
 
 // takeFuture removes and returns the future of m, nil if there is none.
@@ -388,7 +390,7 @@ func (p *Publisher) Stats() Stats {
 		Failed:     p.failed.Load(),
 		Invalid:    p.invalid.Load(),
 		Duplicates: p.duplicates.Load(),
-		Pending:    int(p.pending.Load()),
+		Pending:    p.pendingFutures(),
 	}
 }
 
