@@ -237,7 +237,9 @@ func decodePostedEvent(raw json.RawMessage, maxSize int) (event.Event, error) {
 	if len(p.Data) > 0 && string(p.Data) != "null" {
 		ev.Data = p.Data
 	}
-	ev.Fill("")                                           // a new id and the time now where missing; the source stays for the publisher
+	// A new id and the time now where missing; the source stays for the
+	// publisher to fill.
+	ev.Fill("")
 	if _, err := event.Encode(&ev, maxSize); err != nil { // validates
 		return event.Event{}, err
 	}
