@@ -22,10 +22,10 @@ func TestBenchSettings(t *testing.T) {
 	}{
 		{"defaults", nil, nil, func(*config.BenchConfig) {}, nil},
 		{"flags", []string{"--scenario", "ws", "--mode", "sync", "--events", "500", "--size", "1024", "--rate", "1000.5",
-			"--clients", "100", "--libraries", "3", "--duration", "10s", "--json", "--cpu-profile", "cpu.out", "--mem-profile", "mem.out", "--client-queue", "4096", "--centrifugo", "/opt/centrifugo"}, nil,
+			"--clients", "100", "--libraries", "3", "--duration", "10s", "--json", "--cpu-profile", "cpu.out", "--mem-profile", "mem.out", "--trace", "trace.out", "--client-queue", "4096", "--centrifugo", "/opt/centrifugo"}, nil,
 			func(b *config.BenchConfig) {
 				*b = config.BenchConfig{JSON: true, Config: bench.Config{Scenario: "ws", Mode: "sync", Events: 500, Size: 1024, Rate: 1000.5, Clients: 100, Libraries: 3,
-					Duration: 10 * time.Second, CPUProfile: "cpu.out", MemProfile: "mem.out", ClientQueue: 4096, Centrifugo: "/opt/centrifugo"}}
+					Duration: 10 * time.Second, CPUProfile: "cpu.out", MemProfile: "mem.out", Trace: "trace.out", ClientQueue: 4096, Centrifugo: "/opt/centrifugo"}}
 			}, nil},
 		{"env", nil, map[string]string{"ARRWCDC_SCENARIO": "e2e", "ARRWCDC_MODE": "core", "ARRWCDC_NATS_URL": "nats://127.0.0.1:4999"},
 			func(b *config.BenchConfig) { b.Scenario, b.Mode = "e2e", "core" }, []string{"nats://127.0.0.1:4999"}},

@@ -160,6 +160,7 @@ var settings = []setting{
 	{"json", "bench", "", "print the result as one JSON object instead of a table", func(c *Config) flag.Value { return (*boolValue)(&c.Bench.JSON) }},
 	{"cpu-profile", "bench", "", "write a CPU profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.CPUProfile) }},
 	{"mem-profile", "bench", "", "write an allocation profile of the measured phase to this `file`", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.MemProfile) }},
+	{"trace", "bench", "", "write an execution trace of the measured phase to this `file` (go tool trace)", func(c *Config) flag.Value { return (*stringValue)(&c.Bench.Trace) }},
 }
 
 // takes reports whether command takes s.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -96,6 +97,9 @@ type Config struct {
 	// CPUProfile and MemProfile are files for pprof profiles of the
 	// measured phase; "" means none.
 	CPUProfile, MemProfile string
+	// Trace is a file for an execution trace of the measured phase (go
+	// tool trace); "" means none.
+	Trace string
 	// Progress, if set, is updated while the run goes on.
 	Progress *Progress
 	// ConnsPerProcess is the most client sockets one client process of
@@ -260,6 +264,7 @@ type runner struct {
 	mem0      runtime.MemStats
 	t0        time.Time
 	profiling bool
+	tracing   bool
 }
 
 func runID() string {
@@ -274,6 +279,10 @@ func (r *runner) close() {
 	if r.profiling {
 		pprof.StopCPUProfile()
 		r.profiling = false
+	}
+	if r.tracing {
+		trace.Stop()
+		r.tracing = false
 	}
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		r.closers[i]()
@@ -372,6 +381,18 @@ func (r *runner) begin() error {
 		r.profiling = true
 		r.onClose(func() { _ = f.Close() })
 	}
+	if r.cfg.Trace != "" {
+		f, err := os.Create(r.cfg.Trace)
+		if err != nil {
+			return fmt.Errorf("bench: trace: %w", err)
+		}
+		if err := trace.Start(f); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("bench: trace: %w", err)
+		}
+		r.tracing = true
+		r.onClose(func() { _ = f.Close() })
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&r.mem0)
 	r.t0 = time.Now()
@@ -383,6 +404,10 @@ func (r *runner) end(res *Result) error {
 	if r.profiling {
 		pprof.StopCPUProfile()
 		r.profiling = false
+	}
+	if r.tracing {
+		trace.Stop()
+		r.tracing = false
 	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
