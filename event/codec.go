@@ -54,7 +54,7 @@ func AppendFields(dst []byte, ev *Event) []byte {
 	dst = append(dst, `,"library_id":`...)
 	dst = AppendString(dst, ev.LibraryID)
 	dst = append(dst, `,"timestamp":"`...)
-	dst = ev.Timestamp.UTC().AppendFormat(dst, TimeLayout)
+	dst = AppendTime(dst, ev.Timestamp)
 	dst = append(dst, '"')
 	if ev.Source != "" {
 		dst = append(dst, `,"source":`...)
@@ -65,6 +65,43 @@ func AppendFields(dst []byte, ev *Event) []byte {
 		return append(dst, "{}"...)
 	}
 	return append(dst, ev.Data...)
+}
+
+// AppendTime appends t in UTC as [TimeLayout] writes it, the form of the
+// "timestamp" member and of the ce-time header. It writes the fixed
+// layout digit by digit, several times faster than [time.Time.AppendFormat],
+// which it falls back to for years outside 0001-9999 (never valid on the
+// bus).
+func AppendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 1 || year > 9999 {
+		return t.AppendFormat(dst, TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	micro := t.Nanosecond() / 1000
+	var b [len(TimeLayout)]byte
+	put := func(i, v, width int) {
+		for j := i + width - 1; j >= i; j-- {
+			b[j] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, year, 4)
+	b[4] = '-'
+	put(5, int(month), 2)
+	b[7] = '-'
+	put(8, day, 2)
+	b[10] = 'T'
+	put(11, hour, 2)
+	b[13] = ':'
+	put(14, minute, 2)
+	b[16] = ':'
+	put(17, sec, 2)
+	b[19] = '.'
+	put(20, micro, 6)
+	b[26] = 'Z'
+	return append(dst, b[:]...)
 }
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
