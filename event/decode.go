@@ -1,10 +1,14 @@
 package event
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
+	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Decode parses and validates one encoded event. maxSize <= 0 means
@@ -19,10 +23,12 @@ import (
 // and null resets it; strings are un-escaped, invalid UTF-8 in them read as
 // U+FFFD. Data is a copy of the raw value, so the input may be reused.
 //
-// Rather than reflect, it checks the input once with a hand-written,
-// non-recursive validator (validJSON) and then walks the top-level object;
-// only strings holding escapes or invalid UTF-8, and member names that do
-// not match exactly, go through encoding/json. Data is not checked again.
+// Rather than reflect, it walks the top-level object once, checking the
+// JSON as it goes (a hand-written, non-recursive validator for nested
+// values); only strings holding escapes or invalid UTF-8, member names that
+// do not match exactly, and timestamps not in the wire's own form go
+// through encoding/json or time.Parse. Data is not checked again. The
+// strings and Data of the event share one allocation (see [members.fill]).
 func Decode(data []byte, maxSize int) (Event, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
@@ -33,7 +39,8 @@ func Decode(data []byte, maxSize int) (Event, error) {
 	if !isObject(data) {
 		return Event{}, fmt.Errorf("%w: not a JSON object", ErrInvalid)
 	}
-	if !validJSON(data) {
+	var m members
+	if !m.read(data) {
 		// Let encoding/json say what is wrong.
 		var v any
 		err := json.Unmarshal(data, &v)
@@ -42,70 +49,172 @@ func Decode(data []byte, maxSize int) (Event, error) {
 		}
 		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-
-	// Members as found; raw[f] is the value's bytes, nil when the member is
-	// missing or null (for the string members), or missing (for data).
-	var raw [numFields][]byte
-	i := skipSpace(data, 0) + 1 // past '{'
-	i = skipSpace(data, i)
-	if data[i] != '}' {
-		for {
-			keyEnd, keyPlain := endOfString(data, i)
-			f := fieldOf(data[i:keyEnd], keyPlain)
-			i = skipSpace(data, keyEnd) + 1 // past ':'
-			i = skipSpace(data, i)
-			valEnd := endOfValue(data, i)
-			if f >= 0 {
-				val := data[i:valEnd]
-				switch {
-				case f == fieldData:
-					raw[f] = val
-				case val[0] == 'n': // null: the pointer goes back to nil
-					raw[f] = nil
-				case val[0] != '"':
-					return Event{}, fmt.Errorf("%w: %s: not a string", ErrInvalid, fieldNames[f])
-				default:
-					raw[f] = val
-				}
-			}
-			i = skipSpace(data, valEnd)
-			if data[i] == '}' {
-				break
-			}
-			i = skipSpace(data, i+1) // past ','
-		}
+	if m.notString >= 0 {
+		return Event{}, fmt.Errorf("%w: %s: not a string", ErrInvalid, fieldNames[m.notString])
 	}
 
 	switch {
-	case raw[fieldType] == nil:
+	case m.raw[fieldType] == nil:
 		return Event{}, fmt.Errorf("%w: type: missing", ErrInvalid)
-	case raw[fieldLibraryID] == nil:
+	case m.raw[fieldLibraryID] == nil:
 		return Event{}, fmt.Errorf("%w: library_id: missing", ErrInvalid)
-	case raw[fieldTimestamp] == nil:
+	case m.raw[fieldTimestamp] == nil:
 		return Event{}, fmt.Errorf("%w: timestamp: missing", ErrInvalid)
 	}
-	ts, err := ParseTime(unquote(raw[fieldTimestamp]))
-	if err != nil {
-		return Event{}, err
+	ts, ok := time.Time{}, false
+	if m.plain[fieldTimestamp] {
+		ts, ok = parseWireTime(m.raw[fieldTimestamp])
 	}
-	ev := Event{
-		Type:      internType(raw[fieldType]),
-		LibraryID: unquote(raw[fieldLibraryID]),
-		Timestamp: ts,
+	if !ok {
+		var err error
+		if ts, err = ParseTime(unquote(m.raw[fieldTimestamp])); err != nil {
+			return Event{}, err
+		}
 	}
-	if r := raw[fieldID]; r != nil {
-		ev.ID = unquote(r)
-	}
-	if r := raw[fieldSource]; r != nil {
-		ev.Source = unquote(r)
-	}
-	if r := raw[fieldData]; r != nil && r[0] != 'n' {
-		ev.Data = append(json.RawMessage(nil), r...)
-	}
+	ev := Event{Type: builtinType(m.raw[fieldType]), Timestamp: ts}
+	m.fill(&ev)
 	if err := ev.validate(true); err != nil {
 		return Event{}, err
 	}
 	return ev, nil
+}
+
+// members are the envelope's members as [members.read] found them.
+type members struct {
+	// raw[f] is the value's bytes: nil when the member is missing or null
+	// (for the string members), or missing (for data).
+	raw [numFields][]byte
+	// plain[f]: the string raw[f] holds neither escapes nor bytes above
+	// ASCII, so its value is the bytes between the quotes.
+	plain [numFields]bool
+	// notString is the first string member found with a value of another
+	// kind, or -1.
+	notString int
+}
+
+// read walks the object in data (isObject holds) and records its members.
+// It reports false if data is not exactly one valid JSON value, with
+// optional whitespace around it.
+func (m *members) read(data []byte) bool {
+	m.notString = -1
+	i := skipSpace(data, 0) + 1 // past '{'
+	i = skipSpace(data, i)
+	if i < len(data) && data[i] == '}' {
+		return skipSpace(data, i+1) == len(data)
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return false
+		}
+		keyEnd, keyPlain := scanString(data, i)
+		if keyEnd < 0 {
+			return false
+		}
+		f := fieldOf(data[i:keyEnd], keyPlain)
+		i = skipSpace(data, keyEnd)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		i = skipSpace(data, i+1)
+		if i >= len(data) {
+			return false
+		}
+		start, plain := i, false
+		switch data[i] {
+		case '"':
+			i, plain = scanString(data, i)
+		case '{', '[':
+			i = endOfValidValue(data, i, 1) // inside the envelope
+		case 't':
+			i = endOfLiteral(data, i, "true")
+		case 'f':
+			i = endOfLiteral(data, i, "false")
+		case 'n':
+			i = endOfLiteral(data, i, "null")
+		default:
+			i = endOfNumber(data, i)
+		}
+		if i < 0 {
+			return false
+		}
+		if f >= 0 {
+			val := data[start:i]
+			switch {
+			case f == fieldData:
+				m.raw[f] = val
+			case val[0] == 'n': // null: the pointer goes back to nil
+				m.raw[f] = nil
+			case val[0] != '"':
+				if m.notString < 0 {
+					m.notString = f
+				}
+			default:
+				m.raw[f], m.plain[f] = val, plain
+			}
+		}
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return false
+		}
+		if data[i] == '}' {
+			return skipSpace(data, i+1) == len(data)
+		}
+		if data[i] != ',' {
+			return false
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+// fill sets ev's id, library id, source and data from m, and its type
+// unless ev has it already (a built-in type, interned).
+//
+// The plain strings and a copy of data share one allocation: data at its
+// start, capped so that appending to it copies, then the strings' bytes,
+// which nothing else refers to and so never change. Keeping any of them
+// keeps the whole (the size of the message).
+func (m *members) fill(ev *Event) {
+	var dataRaw []byte
+	if r := m.raw[fieldData]; r != nil && r[0] != 'n' {
+		dataRaw = r
+	}
+	n := len(dataRaw)
+	for _, f := range [...]int{fieldID, fieldLibraryID, fieldSource, fieldType} {
+		if m.plain[f] && (f != fieldType || ev.Type == "") {
+			n += len(m.raw[f]) - 2
+		}
+	}
+	var buf []byte // nil: the strings go through unquote
+	if n > 0 {
+		buf = make([]byte, n)
+		k := copy(buf, dataRaw)
+		if dataRaw != nil {
+			ev.Data = json.RawMessage(buf[:k:k])
+		}
+		buf = buf[k:]
+	}
+	ev.ID, buf = m.text(fieldID, buf)
+	ev.LibraryID, buf = m.text(fieldLibraryID, buf)
+	ev.Source, buf = m.text(fieldSource, buf)
+	if ev.Type == "" {
+		ev.Type, _ = m.text(fieldType, buf)
+	}
+}
+
+// text returns the value of string member f ("" when missing or null) and
+// what is left of buf. A plain value is copied to the start of buf, which
+// has room for it unless buf is nil, and read in place; others go through
+// unquote.
+func (m *members) text(f int, buf []byte) (string, []byte) {
+	r := m.raw[f]
+	if r == nil || len(r) == 2 {
+		return "", buf
+	}
+	if !m.plain[f] || buf == nil {
+		return unquote(r), buf
+	}
+	n := copy(buf, r[1:len(r)-1])
+	return unsafe.String(&buf[0], n), buf[n:]
 }
 
 // The envelope's members, as indexes into Decode's table.
@@ -201,9 +310,9 @@ func foldName(s string) string {
 	return string(out)
 }
 
-// internType returns the quoted type as a string, without allocating for
-// the built-in types.
-func internType(quoted []byte) string {
+// builtinType returns the quoted type when it is a built-in one, without
+// allocating, or "".
+func builtinType(quoted []byte) string {
 	if len(quoted) >= 2 {
 		switch string(quoted[1 : len(quoted)-1]) {
 		case TypeLibraryCreated:
@@ -218,7 +327,7 @@ func internType(quoted []byte) string {
 			return TypeSearchPerformed
 		}
 	}
-	return unquote(quoted)
+	return ""
 }
 
 // unquote returns the value of a JSON string token (valid JSON). Tokens
@@ -252,6 +361,123 @@ func hasBackslash(b []byte) bool {
 	return false
 }
 
+// scanString returns the index just past the string opening at data[i],
+// or -1 if it is not a valid JSON string, and whether it holds neither
+// escapes nor bytes above ASCII. It reads eight bytes at a time up to the
+// next one that needs a closer look.
+func scanString(data []byte, i int) (end int, plain bool) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	plain = true
+	for j := i + 1; ; {
+		// Skip to the next byte that needs a look: the high bit of a byte
+		// of mask is set where it is 0x80 or above, below 0x20, '"' or
+		// '\\'. Borrows may also mark bytes above such a byte, never below
+		// one, so the lowest mark is a byte to look at.
+		for j+8 <= len(data) {
+			w := binary.LittleEndian.Uint64(data[j:])
+			q, b := w^(ones*'"'), w^(ones*'\\')
+			if mask := (w | (w - ones*0x20) | (q - ones) | (b - ones)) & highs; mask != 0 {
+				j += bits.TrailingZeros64(mask) / 8
+				break
+			}
+			j += 8
+		}
+		if j >= len(data) {
+			return -1, false
+		}
+		switch c := data[j]; {
+		case c == '"':
+			return j + 1, plain
+		case c == '\\':
+			plain = false
+			if j+1 >= len(data) {
+				return -1, false
+			}
+			switch data[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j += 2
+			case 'u':
+				if j+6 > len(data) {
+					return -1, false
+				}
+				for _, h := range data[j+2 : j+6] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return -1, false
+					}
+				}
+				j += 6
+			default:
+				return -1, false
+			}
+		case c < 0x20:
+			return -1, false
+		case c >= utf8.RuneSelf:
+			plain = false
+			j++
+		default:
+			j++
+		}
+	}
+}
+
+// parseWireTime reads the quoted timestamp in the forms Encode and most
+// RFC 3339 writers use, 2006-01-02T15:04:05Z with an optional fraction of
+// 1 to 9 digits, exactly as [ParseTime] would; ok is false for anything
+// else (ParseTime then decides), including out-of-range fields.
+func parseWireTime(quoted []byte) (t time.Time, ok bool) {
+	s := quoted[1 : len(quoted)-1]
+	if len(s) < len("2006-01-02T15:04:05Z") || s[len(s)-1] != 'Z' ||
+		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(b []byte) int {
+		n := 0
+		for _, c := range b {
+			if !isDigit(c) {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
+	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if frac := s[19 : len(s)-1]; len(frac) > 0 {
+		if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
+			return time.Time{}, false
+		}
+		if nsec = num(frac[1:]); nsec < 0 {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			nsec *= 10
+		}
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// daysIn returns the number of days of month in year (proleptic Gregorian).
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
 // skipSpace returns the index of the first byte at or after i that is not
 // JSON whitespace.
 func skipSpace(data []byte, i int) int {
@@ -264,62 +490,4 @@ func skipSpace(data []byte, i int) int {
 		}
 	}
 	return i
-}
-
-// endOfString returns the index just past the string token opening at
-// data[i] (valid JSON), and whether it holds neither escapes nor bytes
-// above ASCII.
-func endOfString(data []byte, i int) (end int, plain bool) {
-	plain = true
-	for j := i + 1; j < len(data); j++ {
-		switch c := data[j]; {
-		case c == '"':
-			return j + 1, plain
-		case c == '\\':
-			plain = false
-			j++ // the escaped byte; \uXXXX's hex digits need no care
-		case c >= utf8.RuneSelf:
-			plain = false
-		}
-	}
-	return len(data), plain // cannot happen: the input is valid
-}
-
-// endOfValue returns the index just past the value starting at data[i]
-// (valid JSON, so nesting is bounded and brackets balance). It does not
-// recurse.
-func endOfValue(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		end, _ := endOfString(data, i)
-		return end
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); {
-			switch data[j] {
-			case '"':
-				j, _ = endOfString(data, j)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-			j++
-		}
-		return len(data) // cannot happen
-	default: // number, true, false, null
-		j := i
-		for j < len(data) {
-			switch data[j] {
-			case ',', '}', ']', ' ', '\t', '\r', '\n':
-				return j
-			}
-			j++
-		}
-		return j
-	}
 }

@@ -114,6 +114,38 @@ var decodeCompat = []string{
 	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00Z",}`,
 	`{}`,
 	`{"type":"","library_id":"","timestamp":""}`,
+	// Timestamps: the wire's own form is read without time.Parse; the
+	// others, and out-of-range fields, are left to it.
+	`{"type":"a.b","library_id":"1","timestamp":"2024-02-29T23:59:59.999999999Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-02-29T00:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"1900-02-29T00:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2000-02-29T00:00:00.5Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-04-31T00:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-12-31T24:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-12-31T23:60:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-12-31T23:59:60Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-13-01T00:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-00-01T00:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-01-00T00:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"0000-01-01T00:00:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"0001-01-01T00:00:00.000001Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00.1234567891Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00.Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00,5Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00.5z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27t06:01:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00+00:00"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00.5-07:30"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"+025-10-27T06:01:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-1a-27T06:01:00Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:0Z"}`,
+	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00.-5Z"}`,
+	// Strings that share Decode's one allocation, or not: custom and
+	// escaped types, empty and escaped ids, no data.
+	`{"type":"workflow.completed","library_id":"lib-1","timestamp":"2025-10-27T06:01:00Z","id":"","source":"s"}`,
+	`{"type":"workflow.completed","library_id":"lib-1","timestamp":"2025-10-27T06:01:00Z","id":"i\u0064","source":"src","data":{"k":"v"}}`,
+	`{"type":"document\u002eadded","library_id":"lib-1","timestamp":"2025-10-27T06:01:00Z","data":{}}`,
+	`{"type":"document.added","library_id":"l\u0069b-1","timestamp":"2025-10-27T06:01:00Z","source":"","data":{}}`,
 }
 
 // TestDecodeMatchesStdlib runs the compatibility corners through both

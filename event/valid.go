@@ -7,23 +7,30 @@ const maxDepth = 10000
 // validJSON reports whether data is exactly one JSON value with optional
 // whitespace around it, accepting what json.Valid accepts (any byte from
 // 0x20 up inside strings, UTF-8 or not) and nesting at most [maxDepth]
-// deep. It does not recurse.
+// deep.
 func validJSON(data []byte) bool {
+	i := endOfValidValue(data, skipSpace(data, 0), 0)
+	return i >= 0 && skipSpace(data, i) == len(data)
+}
+
+// endOfValidValue returns the index just past the JSON value starting at
+// data[i], or -1 if there is none there. outer containers are open around
+// it: they count towards [maxDepth]. It does not recurse.
+func endOfValidValue(data []byte, i, outer int) int {
 	// The kind of each open container, a bit each: 1 for an object. The
 	// first 512 levels need no allocation.
 	var small [8]uint64
 	open := small[:]
-	depth := 0
-	i := skipSpace(data, 0)
+	depth := 0 // containers opened here
 
 value: // a value starts at i
 	if i >= len(data) {
-		return false
+		return -1
 	}
 	switch c := data[i]; c {
 	case '{', '[':
-		if depth == maxDepth {
-			return false
+		if outer+depth >= maxDepth {
+			return -1
 		}
 		w, b := depth/64, uint(depth%64)
 		if w == len(open) {
@@ -37,7 +44,7 @@ value: // a value starts at i
 		depth++
 		i = skipSpace(data, i+1)
 		if i >= len(data) {
-			return false
+			return -1
 		}
 		if c == '{' {
 			if data[i] == '}' {
@@ -65,16 +72,16 @@ value: // a value starts at i
 		i = endOfNumber(data, i)
 	}
 	if i < 0 {
-		return false
+		return -1
 	}
 
 end: // a value ended just before i
-	i = skipSpace(data, i)
 	if depth == 0 {
-		return i == len(data)
+		return i
 	}
+	i = skipSpace(data, i)
 	if i >= len(data) {
-		return false
+		return -1
 	}
 	switch inObject := open[(depth-1)/64]>>uint((depth-1)%64)&1 == 1; data[i] {
 	case ',':
@@ -85,31 +92,31 @@ end: // a value ended just before i
 		goto value
 	case '}':
 		if !inObject {
-			return false
+			return -1
 		}
 		depth--
 		i++
 		goto end
 	case ']':
 		if inObject {
-			return false
+			return -1
 		}
 		depth--
 		i++
 		goto end
 	}
-	return false
+	return -1
 
 key: // a member name starts at i
 	if i >= len(data) || data[i] != '"' {
-		return false
+		return -1
 	}
 	if i = endOfValidString(data, i); i < 0 {
-		return false
+		return -1
 	}
 	i = skipSpace(data, i)
 	if i >= len(data) || data[i] != ':' {
-		return false
+		return -1
 	}
 	i = skipSpace(data, i+1)
 	goto value
@@ -118,37 +125,8 @@ key: // a member name starts at i
 // endOfValidString returns the index just past the string opening at
 // data[i], or -1 if it is not a valid JSON string.
 func endOfValidString(data []byte, i int) int {
-	for j := i + 1; j < len(data); {
-		switch c := data[j]; {
-		case c == '"':
-			return j + 1
-		case c == '\\':
-			if j+1 >= len(data) {
-				return -1
-			}
-			switch data[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				j += 2
-			case 'u':
-				if j+6 > len(data) {
-					return -1
-				}
-				for _, h := range data[j+2 : j+6] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return -1
-					}
-				}
-				j += 6
-			default:
-				return -1
-			}
-		case c < 0x20:
-			return -1
-		default:
-			j++
-		}
-	}
-	return -1
+	end, _ := scanString(data, i)
+	return end
 }
 
 // endOfLiteral returns the index just past lit at data[i], or -1.

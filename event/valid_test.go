@@ -18,6 +18,12 @@ var validJSONCases = []string{
 	strings.Repeat(`{"a":`, maxDepth) + "1" + strings.Repeat("}", maxDepth),
 	strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1),
 	strings.Repeat("[", 100000),
+	// Strings long enough to be read eight bytes at a time, with a byte
+	// to look at in every position of a word.
+	`"0123456\"89abcdef"`, `"01234567\"9abcdef"`, `"012345678\"abcdef"`, `"0123456789abcdef"`, `"0123456789abcdef`,
+	"\"0123456\x1f89abcdef\"", "\"01234567\x0089abcdef\"", "\"0123456789abcde\x7f\"", "\"0123456789abcd\xc3\xa9\"",
+	`"0123456\u00e9abcdef"`, `"01234567\u00gabcdef"`, `"0123456\q89abcdef"`, `["0123456789abcdef","x"]`, `{"0123456789":"0123456789"}`,
+	"\"0123456789abcdef\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\"", `"01234567"`, `"0123456"`, `"012345678"`,
 }
 
 // TestValidJSON: validJSON agrees with json.Valid, depth limit included.
