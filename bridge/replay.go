@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -81,6 +82,15 @@ func (b *Bridge) readStream(ctx context.Context, spec readSpec, fn func(storedIt
 
 // readOnce runs one consumer. It returns the sequence to go on from,
 // whether to go on, and why it stopped.
+//
+// The consumer's messages come through Consume, whose handler runs on the
+// subscription's own goroutine, rather than through Messages and Next:
+// Next arms and stops a heartbeat timer and selects over three channels
+// for every message, and then the message crosses to our goroutine as
+// well; with Consume a replay read 100 000 stored events 10–45% faster
+// (bench --scenario replay, A/B on one machine). fn runs on that
+// goroutine, one message at a time, and may block: the pulls stay bounded
+// by replayPull meanwhile.
 func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem) bool) (next uint64, goOn bool, err error) {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:    spec.filters,
@@ -107,31 +117,68 @@ func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem
 			return 0, false, nil
 		}
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxBytes(b.replayPull()))
+	h := &consumeHandler{b: b, fn: fn, finished: make(chan struct{})}
+	cc, err := cons.Consume(h.handle, jetstream.PullMaxBytes(b.replayPull()))
 	if err != nil {
 		return 0, true, err
 	}
-	// Next waits inside the library's own retries too; Stop ends those.
-	stop := context.AfterFunc(ctx, msgs.Stop)
-	defer func() {
-		stop()
-		msgs.Stop()
-	}()
-	for {
-		m, err := msgs.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return next, !errors.Is(err, context.Canceled), err
-		}
-		it, err := b.storedItem(m)
-		if err != nil {
-			b.log.Warn("stored message without metadata", zap.String("subject", m.Subject()), zap.Error(err))
-			continue
-		}
-		next = it.seq + 1
-		if !fn(it) {
-			return next, false, nil
-		}
+	// Stop also ends the library's own attempts to recreate the consumer.
+	closed := cc.Closed()
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-h.finished:
+	case <-closed: // the connection closed: try again from next
+		err = errConsumeClosed
 	}
+	cc.Stop()
+	next, more := h.halt()
+	return next, more && ctx.Err() == nil, err
+}
+
+// errConsumeClosed reports a consumer that the client library stopped (the
+// connection closed) before the reader was done.
+var errConsumeClosed = errors.New("bridge: the stream's consumer stopped")
+
+// consumeHandler hands a consumer's messages to fn until fn returns false.
+// Its mutex is held while fn runs, so that halt returns only once no call
+// is running and none will start.
+type consumeHandler struct {
+	b        *Bridge
+	fn       func(storedItem) bool
+	finished chan struct{} // closed when fn returned false
+
+	mu     sync.Mutex
+	halted bool
+	done   bool   // fn returned false
+	next   uint64 // the sequence after the last one read
+}
+
+func (h *consumeHandler) handle(m jetstream.Msg) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.halted {
+		return
+	}
+	it, err := h.b.storedItem(m)
+	if err != nil {
+		h.b.log.Warn("stored message without metadata", zap.String("subject", m.Subject()), zap.Error(err))
+		return
+	}
+	h.next = it.seq + 1
+	if !h.fn(it) {
+		h.halted, h.done = true, true
+		close(h.finished)
+	}
+}
+
+// halt stops the calls of fn, waiting for one that is running, and returns
+// the sequence to go on from and whether fn wants more.
+func (h *consumeHandler) halt() (next uint64, more bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.halted = true
+	return h.next, !h.done
 }
 
 // replayPull is the byte bound of a replay consumer's pulls: at least
