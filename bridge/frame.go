@@ -125,7 +125,7 @@ func appendEventFrame(dst []byte, ev *event.Event, seq uint64) []byte {
 	dst = append(dst, `,"library_id":`...)
 	dst = event.AppendString(dst, ev.LibraryID)
 	dst = append(dst, `,"timestamp":"`...)
-	dst = ev.Timestamp.UTC().AppendFormat(dst, event.TimeLayout)
+	dst = event.AppendTime(dst, ev.Timestamp)
 	dst = append(dst, `","source":`...)
 	dst = event.AppendString(dst, ev.Source)
 	dst = append(dst, `,"data":`...)
