@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,10 +16,12 @@ import (
 )
 
 // message is one message on its way through a subscription: from core
-// NATS (nm) or from a JetStream consumer (jm).
+// NATS (nm) or from a JetStream consumer (jm), with its subject as route
+// parsed it.
 type message struct {
-	nm *nats.Msg
-	jm jetstream.Msg
+	nm   *nats.Msg
+	jm   jetstream.Msg
+	subj subjects.Subject
 }
 
 func (m message) subject() string {
@@ -52,22 +55,36 @@ func (s *Subscription) dispatch() {
 		}
 	}()
 	for {
+		var m message
+		// Under load a message is waiting: take it without the select of
+		// every case (a hard stop is seen at the latest when a worker's
+		// queue is full). A nil inbox is never ready.
 		select {
-		case m := <-s.inbox:
-			if !s.route(message{nm: m}) {
-				return
+		case nm := <-s.inbox:
+			m.nm = nm
+		default:
+			select {
+			case jm := <-s.jsInbox:
+				m.jm = jm
+			default:
+				select {
+				case nm := <-s.inbox:
+					m.nm = nm
+				case jm := <-s.jsInbox:
+					m.jm = jm
+				case <-s.inputDone:
+					// Nothing is put in the inboxes any more: go on until
+					// they are empty (the cases above take what is left).
+					if len(s.inbox) == 0 && len(s.jsInbox) == 0 {
+						return
+					}
+					continue
+				case <-s.quit:
+					return
+				}
 			}
-		case m := <-s.jsInbox:
-			if !s.route(message{jm: m}) {
-				return
-			}
-		case <-s.inputDone:
-			// Nothing is put in the inboxes any more: go on until they
-			// are empty (the cases above take what is left).
-			if len(s.inbox) == 0 && len(s.jsInbox) == 0 {
-				return
-			}
-		case <-s.quit:
+		}
+		if !s.route(m) {
 			return
 		}
 	}
@@ -81,8 +98,9 @@ func (s *Subscription) route(m message) bool {
 	}
 	s.received.Add(1)
 	subject := m.subject()
-	subj, err := subjects.Parse(subject)
-	if err == nil && subj.Prefix != s.opts.prefix {
+	var err error
+	m.subj, err = subjects.Parse(subject)
+	if err == nil && m.subj.Prefix != s.opts.prefix {
 		err = fmt.Errorf("%w: %q: prefix is not %q", subjects.ErrInvalidSubject, subject, s.opts.prefix)
 	}
 	if err != nil {
@@ -96,14 +114,17 @@ func (s *Subscription) route(m message) bool {
 		return true
 	}
 	s.pending.Add(1)
-	q := s.queues[workerIndex(subj.LibraryID, len(s.queues))]
+	q := s.queues[workerIndex(m.subj.LibraryID, len(s.queues))]
+	select { // room in the queue, as under load
+	case q <- m:
+		return true
+	default:
+	}
 	select {
 	case q <- m:
 		return true
 	case <-s.quit:
-		s.pending.Add(-1)
-		s.dropped.Add(1)
-		s.giveBack(m.jm)
+		s.discard(m)
 		return false
 	}
 }
@@ -142,23 +163,17 @@ func workerIndex(libraryID string, n int) int {
 }
 
 // work handles the messages of queue q of worker i, one at a time, until
-// the queue is closed or a hard stop.
+// the queue is closed or a hard stop. A worker waiting for its next
+// message learns of a hard stop from dispatch, which closes the queues.
 func (s *Subscription) work(i int, q <-chan message) {
-	for {
+	for m := range q {
 		select { // a hard stop wins over queued messages
 		case <-s.quit:
+			s.discard(m) // sweep discards the rest
 			return
 		default:
 		}
-		select {
-		case m, ok := <-q:
-			if !ok {
-				return
-			}
-			s.handle(i, m)
-		case <-s.quit:
-			return
-		}
+		s.handle(i, m)
 	}
 }
 
@@ -168,7 +183,7 @@ func (s *Subscription) handle(worker int, m message) {
 	defer s.pending.Add(-1)
 	ev, err := event.Decode(m.data(), s.opts.maxEventSize)
 	if err == nil {
-		err = ev.CheckSubject(m.subject())
+		err = checkSubject(&ev, m.subject(), m.subj)
 	}
 	if err != nil {
 		s.reject(m, err)
@@ -244,6 +259,19 @@ func (s *Subscription) reject(m message, err error) {
 	if s.mode == modeDurable && m.jm != nil {
 		s.settleInvalid(m.jm, err)
 	}
+}
+
+// checkSubject is ev.CheckSubject(subject) for the subject route parsed
+// already as s: it names the event's own library and type. Errors wrap
+// [event.ErrInvalid].
+func checkSubject(ev *event.Event, subject string, s subjects.Subject) error {
+	if s.LibraryID != ev.LibraryID {
+		return fmt.Errorf("%w: library_id %q disagrees with subject %q", event.ErrInvalid, ev.LibraryID, subject)
+	}
+	if entity, action, _ := strings.Cut(ev.Type, "."); entity != s.Entity || action != s.Action {
+		return fmt.Errorf("%w: type %q disagrees with subject %q", event.ErrInvalid, ev.Type, subject)
+	}
+	return nil
 }
 
 // idFromHeader returns the Nats-Msg-Id header as the id of ev, which has

@@ -376,9 +376,7 @@ func (s *Subscription) saveDropped() {
 func (s *Subscription) sweep() {
 	for _, q := range s.queues {
 		for m := range q {
-			s.pending.Add(-1)
-			s.dropped.Add(1)
-			s.giveBack(m.jm)
+			s.discard(m)
 		}
 	}
 	for {
@@ -392,6 +390,13 @@ func (s *Subscription) sweep() {
 			return
 		}
 	}
+}
+
+// discard drops m, taken from a worker's queue after a hard stop.
+func (s *Subscription) discard(m message) {
+	s.pending.Add(-1)
+	s.dropped.Add(1)
+	s.giveBack(m.jm)
 }
 
 // gone reports errors that mean the NATS subscription is gone already.
