@@ -32,7 +32,16 @@
 // waiting and returns a [Future]. At most [WithMaxPending] async publishes
 // wait for their ack at once; beyond that PublishAsync blocks for up to the
 // default timeout ([WithDefaultTimeout]) and then fails with
-// [ErrTooManyPending]. The same timeout bounds the wait for each ack.
+// [ErrTooManyPending]. The same timeout bounds the wait for each ack
+// (checked every eighth of it, so a late ack fails up to an eighth late).
+// A Future fails with [jetstream.ErrAsyncPublishTimeout] when its ack is
+// late, [jetstream.ErrNoStreamResponse] when no stream answered (after two
+// retries 250 ms apart), the server's *[jetstream.APIError] for an error
+// ack, [nats.ErrDisconnected] when the connection reconnected before the
+// ack came (the event may have been stored), [nats.ErrConnectionClosed]
+// when it closed, and [jetstream.ErrJetStreamPublisherClosed] when
+// [Publisher.Close] gave up waiting. [Publisher.PublishEncodedAsync] sends
+// an event already encoded, for the outbox relay.
 //
 // [WithCoreNATS] switches to fire-and-forget core NATS publishing: no ack,
 // no sequence, no guarantee. It is never the default.

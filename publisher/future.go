@@ -1,6 +1,9 @@
 package publisher
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Future is the outcome of a [Publisher.PublishAsync], available once
 // [Future.Done] is closed. It is safe for concurrent use.
@@ -9,6 +12,14 @@ type Future struct {
 	done chan struct{}
 	ack  Ack   // set before done is closed
 	err  error // set before done is closed
+
+	// What an async publish needs until it is resolved, under
+	// Publisher.async.mu once registered (async.go).
+	msg      prepared    // to send it again after "no responders"
+	token    uint64      // of its reply subject
+	deadline time.Time   // for its ack
+	retries  int         // "no responders" answers so far
+	retry    *time.Timer // set while it waits to be sent again
 }
 
 // ID is the event's id, known before the ack.

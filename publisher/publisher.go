@@ -73,16 +73,15 @@ type Stats struct {
 // safe for concurrent use.
 type Publisher struct {
 	nc         *nats.Conn
-	js         jetstream.JetStream // nil with WithCoreNATS
+	js         jetstream.JetStream // for Publish; nil with WithCoreNATS
 	prefix     string
 	source     string
 	timeout    time.Duration
 	maxSize    int
+	maxPending int
 	core       bool
-	stallWait  jetstream.PublishOpt
 	log        *zap.Logger
-	futuresMu  sync.Mutex
-	futures    map[*nats.Msg]*Future // async publishes awaiting their ack (Stats.Pending)
+	async      asyncAcks // PublishAsync's pending publishes (async.go)
 	published  atomic.Uint64
 	failed     atomic.Uint64
 	invalid    atomic.Uint64
@@ -112,24 +111,19 @@ func New(nc *nats.Conn, opts ...Option) (*Publisher, error) {
 		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
 	}
 	p := &Publisher{
-		nc:        nc,
-		prefix:    o.prefix,
-		source:    o.source,
-		timeout:   o.timeout,
-		maxSize:   o.maxSize,
-		core:      o.core,
-		stallWait: jetstream.WithStallWait(o.timeout),
-		log:       o.log.Named("publisher"),
-		futures:   make(map[*nats.Msg]*Future),
-		idle:      make(chan struct{}),
+		nc:         nc,
+		prefix:     o.prefix,
+		source:     o.source,
+		timeout:    o.timeout,
+		maxSize:    o.maxSize,
+		maxPending: o.maxPending,
+		core:       o.core,
+		log:        o.log.Named("publisher"),
+		idle:       make(chan struct{}),
 	}
 	if !o.core {
-		js, err := jetstream.New(nc,
-			jetstream.WithPublishAsyncMaxPending(o.maxPending),
-			jetstream.WithPublishAsyncTimeout(o.timeout),
-			jetstream.WithPublishAsyncAckHandler(p.onAck),
-			jetstream.WithPublishAsyncErrHandler(p.onError),
-		)
+		// Publish only; PublishAsync has its own machinery (async.go).
+		js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(o.timeout))
 		if err != nil {
 			return nil, fmt.Errorf("publisher: jetstream: %w", err)
 		}
@@ -159,27 +153,30 @@ func (p *Publisher) Publish(ctx context.Context, ev event.Event) (Ack, error) {
 		return Ack{}, ErrClosed
 	}
 	defer p.release()
-	m, err := p.prepare(&ev)
-	if err != nil {
+	var pr prepared
+	if err := p.prepare(&ev, &pr); err != nil {
 		return Ack{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+		return Ack{}, fmt.Errorf("publish %s: %w", pr.subject, err)
 	}
 	if p.core {
-		return p.publishCore(m, ev.ID)
+		return p.publishCore(&pr)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.timeout)
-		defer cancel()
-	}
-	pa, err := p.js.PublishMsg(ctx, m)
+	// Without a deadline in ctx, the JetStream context applies the
+	// default timeout (jetstream.WithDefaultTimeout in New).
+	m := getMsg(&pr, "")
+	pa, err := p.js.PublishMsg(ctx, &m.m)
+	putMsg(m)
 	if err != nil {
 		p.failed.Add(1)
-		return Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+		return Ack{}, fmt.Errorf("publish %s: %w", pr.subject, err)
 	}
-	return p.acked(ev.ID, pa), nil
+	p.published.Add(1)
+	if pa.Duplicate {
+		p.duplicates.Add(1)
+	}
+	return Ack{ID: pr.id, Seq: pa.Sequence, Duplicate: pa.Duplicate}, nil
 }
 
 // PublishAsync prepares ev as [Publisher.Publish] does, sends it and
@@ -193,14 +190,49 @@ func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
 	if !p.acquire() {
 		return nil, ErrClosed
 	}
-	m, err := p.prepare(&ev)
-	if err != nil {
+	f := &Future{id: ev.ID, done: make(chan struct{})}
+	if err := p.prepare(&ev, &f.msg); err != nil {
 		p.release()
 		return nil, err
 	}
+	f.id = ev.ID
+	return p.sendAsync(f)
+}
+
+// PublishEncodedAsync is [Publisher.PublishAsync] for an event whose
+// encoding the caller holds already, such as the outbox relay, which
+// decodes each row (validating it) and would otherwise have it encoded
+// again: data is sent as it is. data must be what [event.Encode] wrote for
+// ev, or what [event.Decode] read ev from; the publisher checks only the
+// size limit and the subject (type and library id), not that the two
+// agree. An event without ID, Source or Timestamp is filled and encoded
+// again, as PublishAsync does, so that the publisher's source is written
+// into the event as well as into ce-source. Errors are PublishAsync's.
+func (p *Publisher) PublishEncodedAsync(ev *event.Event, data []byte) (*Future, error) {
+	if ev.ID == "" || ev.Source == "" || ev.Timestamp.IsZero() {
+		return p.PublishAsync(*ev)
+	}
+	if !p.acquire() {
+		return nil, ErrClosed
+	}
 	f := &Future{id: ev.ID, done: make(chan struct{})}
+	if len(data) > p.maxSize {
+		p.invalid.Add(1)
+		p.release()
+		return nil, fmt.Errorf("publish: %w: %d bytes, limit %d", event.ErrTooLarge, len(data), p.maxSize)
+	}
+	if err := p.prepareEncoded(ev, data, &f.msg); err != nil {
+		p.release()
+		return nil, err
+	}
+	return p.sendAsync(f)
+}
+
+// sendAsync sends the prepared f: JetStream through publishAsync, core
+// NATS at once.
+func (p *Publisher) sendAsync(f *Future) (*Future, error) {
 	if p.core {
-		ack, err := p.publishCore(m, ev.ID)
+		ack, err := p.publishCore(&f.msg)
 		p.release()
 		if err != nil {
 			return nil, err
@@ -208,116 +240,117 @@ func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
 		f.resolve(ack, nil)
 		return f, nil
 	}
-	// Register before sending: the ack may come before PublishMsgAsync
-	// returns.
-	p.storeFuture(m, f)
-	if _, err := p.js.PublishMsgAsync(m, p.stallWait); err != nil {
-		p.takeFuture(m)
-		p.failed.Add(1)
+	if err := p.publishAsync(f); err != nil {
 		p.release()
-		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			return nil, fmt.Errorf("publish %s: %w: %w", m.Subject, ErrTooManyPending, err)
+		if errors.Is(err, ErrClosed) { // Close gave up waiting meanwhile
+			return nil, err
 		}
-		return nil, fmt.Errorf("publish %s: %w", m.Subject, err)
+		p.failed.Add(1)
+		return nil, fmt.Errorf("publish %s: %w", f.msg.subject, err)
 	}
 	return f, nil
 }
 
-// onAck resolves the future of an acknowledged async publish. It runs on
-// the client's ack goroutine, so it must not block.
-func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, pa *jetstream.PubAck) {
-	f := p.takeFuture(m)
-	if f == nil {
-		return
-	}
-	// Counters first, so that Stats agrees with a resolved Future; release
-	// last, so that Close returns only after the Future resolved.
-	f.resolve(p.acked(f.id, pa), nil)
-	p.release()
-}
-
-// onError resolves the future of a failed async publish: an error from the
-// stream, no stream, an ack timeout, a reconnect, or Close giving up. The
-// client may report one message twice; takeFuture keeps the first.
-func (p *Publisher) onError(_ jetstream.JetStream, m *nats.Msg, err error) {
-	f := p.takeFuture(m)
-	if f == nil {
-		return
-	}
-	p.failed.Add(1)
-	f.resolve(Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err))
-	p.release()
-}
-
-// storeFuture registers the future of the async publish of m. A plain map
-// under a mutex: sync.Map allocated a node per publish.
-func (p *Publisher) storeFuture(m *nats.Msg, f *Future) {
-	p.futuresMu.Lock()
-	p.futures[m] = f
-	p.futuresMu.Unlock()
-}
-
-// pendingFutures is the number of async publishes awaiting their ack.
-func (p *Publisher) pendingFutures() int {
-	p.futuresMu.Lock()
-	defer p.futuresMu.Unlock()
-	return len(p.futures)
-}
-
-// takeFuture removes and returns the future of m, nil if there is none.
-func (p *Publisher) takeFuture(m *nats.Msg) *Future {
-	p.futuresMu.Lock()
-	defer p.futuresMu.Unlock()
-	f, ok := p.futures[m]
-	if ok {
-		delete(p.futures, m)
-	}
-	return f
-}
-
-func (p *Publisher) acked(id string, pa *jetstream.PubAck) Ack {
-	p.published.Add(1)
-	if pa.Duplicate {
-		p.duplicates.Add(1)
-	}
-	return Ack{ID: id, Seq: pa.Sequence, Duplicate: pa.Duplicate}
-}
-
-func (p *Publisher) publishCore(m *nats.Msg, id string) (Ack, error) {
-	if err := p.nc.PublishMsg(m); err != nil {
+func (p *Publisher) publishCore(pr *prepared) (Ack, error) {
+	if err := p.publishMsg(pr, ""); err != nil {
 		p.failed.Add(1)
-		return Ack{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+		return Ack{}, fmt.Errorf("publish %s: %w", pr.subject, err)
 	}
 	p.published.Add(1)
-	return Ack{ID: id}, nil
+	return Ack{ID: pr.id}, nil
 }
 
-// prepare fills ev's empty fields, validates and encodes it, and builds
-// its message. Errors are counted as invalid.
-func (p *Publisher) prepare(ev *event.Event) (*nats.Msg, error) {
+// prepared is an event ready to be sent: its subject, its encoding, and
+// the values of its headers.
+type prepared struct {
+	subject string
+	data    []byte
+	id      string // Nats-Msg-Id, ce-id
+	typ     string // ce-type
+	source  string // ce-source
+	time    string // ce-time
+}
+
+// prepare fills ev's empty fields, validates and encodes it into pr.
+// Errors are counted as invalid.
+func (p *Publisher) prepare(ev *event.Event, pr *prepared) error {
 	ev.Fill(p.source)
 	data, err := event.Encode(ev, p.maxSize) // validates
 	if err != nil {
 		p.invalid.Add(1)
-		return nil, fmt.Errorf("publish: %w", err)
+		return fmt.Errorf("publish: %w", err)
 	}
+	return p.prepareEncoded(ev, data, pr)
+}
+
+// prepareEncoded completes pr for ev, encoded as data.
+func (p *Publisher) prepareEncoded(ev *event.Event, data []byte, pr *prepared) error {
 	subj, err := ev.Subject(p.prefix)
 	if err != nil { // Encode validated type and library id
 		p.invalid.Add(1)
-		return nil, fmt.Errorf("publish: %w: %w", event.ErrInvalid, err)
+		return fmt.Errorf("publish: %w: %w", event.ErrInvalid, err)
 	}
 	ceSource := ev.Source
 	if ceSource == "" {
 		ceSource = defaultCESource
 	}
-	// One backing array for all header values: one allocation, not seven.
-	vals := [numHeaders]string{ev.ID, "application/json", "1.0", ev.ID, ev.Type, ceSource, ev.Timestamp.Format(event.TimeLayout)}
-	backing := vals[:]
-	h := make(nats.Header, numHeaders)
-	for i, k := range [numHeaders]string{hdrMsgID, hdrContentType, hdrSpecVersion, hdrID, hdrType, hdrSource, hdrTime} {
-		h[k] = backing[i : i+1 : i+1]
+	var tb [len(event.TimeLayout) + 8]byte
+	*pr = prepared{subject: subj, data: data, id: ev.ID, typ: ev.Type, source: ceSource, time: string(event.AppendTime(tb[:0], ev.Timestamp))}
+	return nil
+}
+
+// headerKeys are the headers of every message, in the order of outMsg.vals.
+var headerKeys = [numHeaders]string{hdrMsgID, hdrContentType, hdrSpecVersion, hdrID, hdrType, hdrSource, hdrTime}
+
+// outMsg is a nats.Msg whose header map is made once: its values are set
+// through vals, the map's own one-element slices, without map writes.
+// nats.go encodes a message into its write buffer before PublishMsg
+// returns and keeps no reference to it, so one outMsg serves publish
+// after publish (through outMsgs); a sent message is rebuilt from its
+// prepared values when it has to be sent again.
+type outMsg struct {
+	m    nats.Msg
+	vals [numHeaders][]string
+}
+
+var outMsgs = sync.Pool{New: func() any {
+	o := &outMsg{}
+	o.m.Header = make(nats.Header, numHeaders)
+	backing := make([]string, numHeaders)
+	for i, k := range headerKeys {
+		o.vals[i] = backing[i : i+1 : i+1]
+		o.m.Header[k] = o.vals[i]
 	}
-	return &nats.Msg{Subject: subj, Header: h, Data: data}, nil
+	return o
+}}
+
+// getMsg returns a message for pr with reply subject reply; give it back
+// with putMsg once sent.
+func getMsg(pr *prepared, reply string) *outMsg {
+	o := outMsgs.Get().(*outMsg)
+	o.m.Subject, o.m.Reply, o.m.Data = pr.subject, reply, pr.data
+	v := &o.vals
+	v[0][0], v[1][0], v[2][0], v[3][0], v[4][0], v[5][0], v[6][0] = pr.id, "application/json", "1.0", pr.id, pr.typ, pr.source, pr.time
+	return o
+}
+
+func putMsg(o *outMsg) {
+	if len(o.m.Header) != numHeaders { // someone added a header: not reusable
+		return
+	}
+	o.m.Subject, o.m.Reply, o.m.Data = "", "", nil
+	for _, v := range o.vals {
+		v[0] = ""
+	}
+	outMsgs.Put(o)
+}
+
+// publishMsg publishes pr over core NATS with reply subject reply.
+func (p *Publisher) publishMsg(pr *prepared, reply string) error {
+	o := getMsg(pr, reply)
+	err := p.nc.PublishMsg(&o.m)
+	putMsg(o)
+	return err
 }
 
 // acquire counts a publish in, unless the publisher is closed.
@@ -365,7 +398,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 			err = fmt.Errorf("publisher: close: flush: %w", ferr)
 		}
 	} else {
-		p.js.CleanupPublisher() // fails what is still pending, through onError
+		p.closeAsync() // fails what is still pending
 	}
 	p.log.Debug("publisher closed", zap.Uint64("published", p.published.Load()), zap.Uint64("failed", p.failed.Load()))
 	return err
@@ -390,7 +423,7 @@ func (p *Publisher) Stats() Stats {
 		Failed:     p.failed.Load(),
 		Invalid:    p.invalid.Load(),
 		Duplicates: p.duplicates.Load(),
-		Pending:    p.pendingFutures(),
+		Pending:    p.pendingAsync(),
 	}
 }
 
