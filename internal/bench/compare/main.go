@@ -43,6 +43,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/internal/bench"
 )
@@ -236,6 +239,8 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 		e2ePeer      = &side{label: "nats bench pub + sub"}
 		syncPeerH    = &side{label: "nats bench js pub sync --dedup -H (arrwcdc's headers)"}
 		asyncPeerH   = &side{label: "nats bench js pub async --dedup -H (arrwcdc's headers)"}
+		asyncPeerE   = &side{label: "nats bench js pub async --dedup -H into a stream configured as EVENTS"}
+		syncPeerE    = &side{label: "nats bench js pub sync --dedup -H into a stream configured as EVENTS"}
 		e2ePeerH     = &side{label: "nats bench pub + sub -H (arrwcdc's headers)"}
 		wsOurs       = &side{label: "arrwcdc bench ws"}
 		wsPeer       = &side{label: "arrwcdc bench ws-peer"}
@@ -268,6 +273,11 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 			asyncPeerH.add(natsBench(ctx, o, url, append([]string{"js", "pub", "async", "bench.asynch", "--stream", "benchasynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...))
 		}
 		if o.selected("async") {
+			// And into a stream configured as EVENTS is: RePublish of
+			// every stored message to live.<subject> included.
+			asyncPeerE.add(natsBenchLikeEvents(ctx, o, url, "benchasynce", append([]string{"async", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...))
+		}
+		if o.selected("async") {
 			asyncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...)))
 		}
 
@@ -275,6 +285,7 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 			step(fmt.Sprintf("run %d/%d: JetStream sync publish", run, o.runs))
 			syncPeer.add(natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size))
 			syncPeerH.add(natsBench(ctx, o, url, append([]string{"js", "pub", "sync", "bench.synch", "--stream", "benchsynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...))
+			syncPeerE.add(natsBenchLikeEvents(ctx, o, url, "benchsynce", append([]string{"sync", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...))
 			syncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...)))
 		}
 
@@ -337,8 +348,10 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 	rows := []row{
 		{key: "async", name: "PublishAsync vs nats bench js pub async", ours: asyncOurs, peer: asyncPeer, unit: "ev/s", target: 0.8, complete: true},
 		{key: "async", name: "  same, peer with arrwcdc's 7 headers and dedup", ours: asyncOurs, peer: asyncPeerH, unit: "ev/s", complete: true},
+		{key: "async", name: "  same, and into a stream configured as EVENTS (RePublish)", ours: asyncOurs, peer: asyncPeerE, unit: "ev/s", complete: true},
 		{key: "sync", name: "Publish (sync) vs nats bench js pub sync", ours: syncOurs, peer: syncPeer, unit: "ev/s", target: 0.9, complete: true},
 		{key: "sync", name: "  same, peer with arrwcdc's 7 headers and dedup", ours: syncOurs, peer: syncPeerH, unit: "ev/s", complete: true},
+		{key: "sync", name: "  same, and into a stream configured as EVENTS (RePublish)", ours: syncOurs, peer: syncPeerE, unit: "ev/s", complete: true},
 		{key: "e2e", name: "publisher → subscriber (core, unstored) vs nats bench pub/sub", ours: e2eOurs, peer: e2ePeer, unit: "ev/s", target: 0.8, complete: true},
 		{key: "e2e", name: "  same, peer with arrwcdc's 7 headers", ours: e2eOurs, peer: e2ePeerH, unit: "ev/s", complete: true},
 		{key: "e2e", name: "publisher → subscriber (JetStream async) vs nats bench pub/sub", ours: e2eAsync, peer: e2ePeer, unit: "ev/s", complete: true},
@@ -564,6 +577,42 @@ func (b *lockedBuffer) String() string {
 }
 
 func (b *lockedBuffer) Bytes() []byte { return []byte(b.String()) }
+
+// natsBenchLikeEvents runs `nats bench js pub <mode> --dedup` (mode and
+// the other flags in args) into a stream named name that has the EVENTS
+// stream's configuration (broker.StreamSpec) with name as its subject
+// prefix: file storage, the dedup window, the limits and RePublish of each
+// stored message to live.<subject>, which nats bench's own streams lack. It
+// creates or updates that stream first, then purges it through nats bench.
+func natsBenchLikeEvents(ctx context.Context, o options, url, name string, args ...string) (float64, *bench.Result, error) {
+	if err := ensureStreamLikeEvents(ctx, url, name); err != nil {
+		return 0, nil, err
+	}
+	mode, rest := args[0], args[1:]
+	return natsBench(ctx, o, url, append([]string{"js", "pub", mode, likeEventsSubject(name), "--stream", name, "--purge", "--dedup"}, rest...)...)
+}
+
+// likeEventsSubject is the subject of the peer's messages in the stream
+// name: an event subject with name as its prefix.
+func likeEventsSubject(name string) string { return name + ".library.lib-bench.document.added" }
+
+func ensureStreamLikeEvents(ctx context.Context, url, name string) error {
+	nc, err := nats.Connect(url, nats.Name("bench-compare"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	spec := broker.StreamSpec(name, broker.StreamConfig{})
+	spec.Name, spec.Description = name, "bench-compare: configured as EVENTS"
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = js.CreateOrUpdateStream(ctx, spec)
+	return err
+}
 
 // headerArgs are nats bench -H flags for the headers the publisher puts
 // on every message, with the values of a bench event (TestHeaderArgs checks

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/internal/testnats"
 	"github.com/arrwdb/arrwcdc/publisher"
@@ -153,5 +155,40 @@ func TestHeaderArgs(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("publisher sends headers %v, the peer's -H flags name %v", got, want)
+	}
+}
+
+// TestStreamLikeEvents: the peer's stream differs from EVENTS in its name
+// and subjects only, and its subject prefix captures the subject the peer
+// publishes to.
+func TestStreamLikeEvents(t *testing.T) {
+	b := testnats.Broker(t)
+	nc := testnats.Conn(t, b.ClientURL())
+	js := testnats.JetStream(t, nc)
+	const name = "benchlike"
+	for range 2 { // create, then an update that changes nothing
+		if err := ensureStreamLikeEvents(t.Context(), b.ClientURL(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := js.Stream(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := js.Stream(t.Context(), broker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := s.CachedInfo().Config, events.CachedInfo().Config
+	if got.RePublish == nil || got.RePublish.Destination != "live."+name+".>" {
+		t.Errorf("republish %+v", got.RePublish)
+	}
+	got.Name, got.Subjects, got.RePublish, got.Description = want.Name, want.Subjects, want.RePublish, want.Description
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("config\n%+v\nwant that of EVENTS\n%+v", got, want)
+	}
+	ack, err := js.Publish(t.Context(), likeEventsSubject(name), []byte("{}"))
+	if err != nil || ack.Stream != name {
+		t.Fatalf("publish to the peer's subject: %v, %+v", err, ack)
 	}
 }
