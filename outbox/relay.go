@@ -354,8 +354,8 @@ func (r *Relay) settle(ctx context.Context, flights <-chan *flight, halt *atomic
 	return errors.Join(failure, deleteErrs)
 }
 
-// send decodes each row's event and publishes it asynchronously, in id
-// order, until halt is set (nil: never). A row that can never be
+// send decodes (validates) each row's event and publishes its payload
+// asynchronously, in id order, until halt is set (nil: never). A row that can never be
 // published is set aside as dead. A publish error that is not about the
 // event itself ends the batch: the rest would fail the same way (closed
 // publisher, closed or stalled connection); the rows not sent stay.
@@ -373,7 +373,9 @@ func (r *Relay) send(rows []row, halt *atomic.Bool) (*flight, error) {
 			f.dead = append(f.dead, deadRow(rw, err))
 			continue
 		}
-		fut, err := r.pub.PublishAsync(ev)
+		// The payload is the event as Add encoded it (and Decode just
+		// validated it): sent as it is, not encoded again.
+		fut, err := r.pub.PublishEncodedAsync(&ev, rw.payload)
 		if err != nil {
 			if permanent(err) {
 				f.dead = append(f.dead, deadRow(rw, err))
