@@ -46,6 +46,8 @@ type discard struct{ goneCh chan struct{} }
 func (discard) send(frameKind, uint64, []byte) error { return nil }
 func (discard) begin()                               {}
 func (discard) end() error                           { return nil }
+func (discard) tryBegin() bool                       { return false }
+func (discard) tryEnd() (bool, error)                { return false, errNoDirect }
 func (discard) keepAlive() error                     { return nil }
 func (discard) closeSlow(string)                     {}
 func (discard) goingAway()                           {}

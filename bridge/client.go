@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -96,7 +97,9 @@ func (cl *client) wants(f *frame) bool {
 }
 
 // offer queues f without blocking, and pokes the writer if poke is set
-// (otherwise the caller does, with pokeIfQueued). A full queue (in bytes,
+// (otherwise the caller does, with pokeIfQueued or writeNow) or if the
+// queue is half full: a room that defers its pokes never makes a client
+// overflow for it. A full queue (in bytes,
 // or frames if bounded so) drops the oldest frames until f fits while
 // catching up (silently) or under drop_oldest (reported by a gap frame);
 // otherwise it marks the client slow, and pokes the writer to close it.
@@ -132,7 +135,7 @@ func (cl *client) offer(f *frame, poke bool) {
 	}
 	cl.q.push(f, maxFrames)
 	var spawn bool
-	if poke && !cl.catching {
+	if (poke || cl.q.halfFull(maxFrames, maxBytes)) && !cl.catching {
 		spawn = cl.pokeLocked()
 	}
 	cl.mu.Unlock()
@@ -248,9 +251,15 @@ const (
 type transport interface {
 	// send writes one frame (or collects it until end).
 	send(kind frameKind, seq uint64, buf []byte) error
-	// begin starts a batch of sends; end writes it out.
+	// begin starts a batch of sends; end writes it out (after anything
+	// a tryEnd left).
 	begin()
 	end() error
+	// tryBegin starts a batch that tryEnd writes with one attempt that
+	// never blocks, if the transport can now (false: the writer writes).
+	// done is false if bytes were left: the next end writes them.
+	tryBegin() bool
+	tryEnd() (done bool, err error)
 	// keepAlive pings (WebSocket) or writes a comment (SSE).
 	keepAlive() error
 	// closeSlow ends the connection of an overflowed client with reason.
@@ -288,7 +297,11 @@ type writer struct {
 	nextPing time.Time
 	rp       *replayer // the replay, until finish waits for it
 	items    <-chan storedItem
+	owes     bool // a direct write left bytes for end to write
 }
+
+// errNoDirect: the transport writes from its client's writer only.
+var errNoDirect = errors.New("bridge: no direct write on this transport")
 
 // framesPool recycles the writers' batches of frames: a writer holds one
 // only while it runs.
@@ -378,17 +391,73 @@ func (cl *client) write() {
 		cl.work = false
 		cl.mu.Unlock()
 		if !w.step() {
-			w.t.drop()
-			cl.mu.Lock()
-			cl.ended = true
-			cl.running = false
-			cl.mu.Unlock()
-			if cl.over != nil {
-				close(cl.over)
-			}
+			cl.end()
 			return
 		}
 	}
+}
+
+// end ends the client from its writer, which gives up the writer's role:
+// the connection is dropped, and no writer starts any more.
+func (cl *client) end() {
+	cl.w.t.drop()
+	cl.mu.Lock()
+	cl.ended = true
+	cl.running = false
+	cl.mu.Unlock()
+	if cl.over != nil {
+		close(cl.over)
+	}
+}
+
+// writeNow is how a room hands over a live frame when nothing more waits
+// in its subscription, so that there is nothing to batch (see
+// room.pokeUnlessMore): if the client's writer is idle and the transport
+// can write without blocking (tryBegin), the room's goroutine takes the
+// writer's role and writes the queued frames itself, with one attempt
+// (tryEnd); whatever it leaves (the socket was full, more frames came)
+// goes to the writer's goroutine, started then. Otherwise it pokes the
+// writer, as pokeIfQueued. It never blocks on the client.
+//
+// This spares a goroutine start, its scheduling and its exit for each
+// frame, and keeps the fan-out of a live event on one goroutine, in
+// order, instead of making a writer goroutine runnable for every client
+// at once: those fill every P's run queue, and the scheduler polls the
+// network (the NATS connections, other clients' reads) only once they
+// are all done.
+func (cl *client) writeNow() {
+	cl.mu.Lock()
+	w := cl.w
+	if w == nil || cl.ended || cl.running || cl.catching || cl.q.len() == 0 ||
+		w.st != nil || w.items != nil || w.owes || cl.kicked.Load() || cl.due.Load() {
+		var spawn bool
+		if cl.q.len() > 0 && !cl.catching {
+			spawn = cl.pokeLocked()
+		}
+		cl.mu.Unlock()
+		cl.started(spawn)
+		return
+	}
+	cl.running = true // the writer's role, as pokeLocked gives it
+	cl.writers.Add(1)
+	cl.work = false
+	cl.mu.Unlock()
+	done, ok := w.flushNow()
+	if !ok {
+		cl.end()
+		cl.writers.Done()
+		return
+	}
+	cl.mu.Lock()
+	if done && !cl.work && !cl.ended && cl.q.len() == 0 {
+		cl.running = false
+		cl.mu.Unlock()
+		cl.writers.Done()
+		return
+	}
+	cl.work = true // the writer's goroutine takes over the role
+	cl.mu.Unlock()
+	go cl.write()
 }
 
 // step does what the client needs now; false: the client is over.
@@ -516,20 +585,59 @@ func (w *writer) flushQueue() bool {
 	}
 	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n)
 	defer func() { clear(frames); *bp = frames[:0] }()
-	if gapTo > w.lastSent { // dropped frames at or below lastSent were duplicates
-		gapFrom = max(gapFrom, w.lastSent+1)
-	} else {
-		gapFrom = 0
-	}
-	if len(frames) == 0 && gapFrom == 0 {
+	if len(frames) == 0 && gapTo <= w.lastSent && !w.owes {
 		return true
 	}
 	w.t.begin()
-	var err error
-	if gapFrom > 0 {
-		err = w.t.send(kindGap, 0, gapFrame(gapFrom, gapTo, "slow"))
+	sent, err := w.sendFrames(frames, gapFrom, gapTo)
+	err = joinErr(err, w.t.end())
+	w.owes = false
+	w.count(sent)
+	if err != nil {
+		return false
 	}
-	sent := frames[:0]
+	if more {
+		cl.poke()
+	}
+	return true
+}
+
+// flushNow is flushQueue written with tryBegin and tryEnd, on a room's
+// goroutine (writeNow): done is false if the writer is to go on (the
+// transport could not write now, bytes were left, or more frames are
+// queued); ok is false when the client is finished.
+func (w *writer) flushNow() (done, ok bool) {
+	cl := w.cl
+	if !w.t.tryBegin() {
+		return false, true
+	}
+	bp := framesPool.Get().(*[]*frame)
+	defer framesPool.Put(bp)
+	n := maxBatchFrames
+	if q := cl.b.cfg.ClientQueue; q > 0 {
+		n = min(n, q)
+	}
+	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n)
+	defer func() { clear(frames); *bp = frames[:0] }()
+	sent, err := w.sendFrames(frames, gapFrom, gapTo)
+	done, terr := w.t.tryEnd()
+	w.owes = !done
+	w.count(sent)
+	if joinErr(err, terr) != nil {
+		return false, false
+	}
+	return done && !more, true
+}
+
+// sendFrames sends a pending gap frame (gapTo above the last seq sent)
+// and then the frames with a seq above the last sent, until the client
+// overflows (kicked); sent is the frames sent, a prefix of frames.
+func (w *writer) sendFrames(frames []*frame, gapFrom, gapTo uint64) (sent []*frame, err error) {
+	cl := w.cl
+	if gapTo > w.lastSent { // dropped frames at or below lastSent were duplicates
+		err = w.t.send(kindGap, 0, gapFrame(max(gapFrom, w.lastSent+1), gapTo, "slow"))
+	}
+	sent = frames[:0]
 	for _, f := range frames {
 		if err != nil || cl.kicked.Load() {
 			break // the close reason names the last seq actually sent
@@ -541,15 +649,7 @@ func (w *writer) flushQueue() bool {
 			}
 		}
 	}
-	err = joinErr(err, w.t.end())
-	w.count(sent)
-	if err != nil {
-		return false
-	}
-	if more {
-		cl.poke()
-	}
-	return true
+	return sent, err
 }
 
 // replay writes it and the events already read after it (one batch),

@@ -26,6 +26,8 @@ func (t *gatedTransport) end() error {
 }
 func (*gatedTransport) send(frameKind, uint64, []byte) error { return nil }
 func (*gatedTransport) begin()                               {}
+func (*gatedTransport) tryBegin() bool                       { return false }
+func (*gatedTransport) tryEnd() (bool, error)                { return false, errNoDirect }
 func (*gatedTransport) keepAlive() error                     { return nil }
 func (*gatedTransport) closeSlow(string)                     {}
 func (*gatedTransport) goingAway()                           {}

@@ -205,24 +205,49 @@ func (r *room) onMsg(m *nats.Msg) {
 // (fanoutQueued) unless more messages wait in the subscription and fewer
 // than maxUnpoked went unpoked: as nats-server flushes its clients once
 // per read rather than per message.
+//
+// When it pokes because nothing more waits, there is nothing to batch:
+// the room writes to the clients itself (client.writeNow), one after the
+// other on this goroutine, never blocking; it goes back to poking their
+// writers (which then batch, in parallel) for the rest as soon as more
+// messages wait, checked every directCheck clients.
 func (r *room) pokeUnlessMore(m *nats.Msg) {
 	r.fmu.Lock()
 	defer r.fmu.Unlock()
 	if r.unpoked == 0 {
 		return
 	}
-	// nats.go counts the message being handled as pending until its
-	// callback returns: more are waiting only above one. (Were it to stop
-	// counting it, this would poke sooner, never later.)
-	if r.unpoked < maxUnpoked && m.Sub != nil {
-		if n, _, err := m.Sub.Pending(); err == nil && n > 1 {
-			return
-		}
+	direct := r.unpoked < maxUnpoked
+	if direct && r.more(m) {
+		return
 	}
 	r.unpoked = 0
-	for _, cl := range *r.clients.Load() {
-		cl.pokeIfQueued()
+	for i, cl := range *r.clients.Load() {
+		if direct && i > 0 && i%directCheck == 0 && r.more(m) {
+			direct = false
+		}
+		if direct {
+			cl.writeNow()
+		} else {
+			cl.pokeIfQueued()
+		}
 	}
+}
+
+// directCheck is how many clients a room writes to itself between two
+// looks at its subscription (pokeUnlessMore).
+const directCheck = 16
+
+// more reports whether live messages wait in the subscription after m.
+// nats.go counts the message being handled as pending until its callback
+// returns: more are waiting only above one. (Were it to stop counting it,
+// this would say "no" sooner, never later.)
+func (r *room) more(m *nats.Msg) bool {
+	if m.Sub == nil {
+		return false
+	}
+	n, _, err := m.Sub.Pending()
+	return err == nil && n > 1
 }
 
 // receive takes one live message: fanned out to the clients' queues (their
@@ -467,6 +492,12 @@ type frameRing struct {
 
 func (q *frameRing) len() int            { return q.size }
 func (q *frameRing) full(limit int) bool { return q.size >= limit }
+
+// halfFull reports whether the ring holds at least half of maxFrames
+// frames or of maxBytes bytes (either <= 0: no such bound).
+func (q *frameRing) halfFull(maxFrames int, maxBytes int64) bool {
+	return (maxFrames > 0 && 2*q.size >= maxFrames) || (maxBytes > 0 && 2*q.bytes >= maxBytes)
+}
 
 // fits reports whether f may be pushed with at most maxFrames frames and
 // maxBytes bytes held (either <= 0: no such bound). An empty ring takes

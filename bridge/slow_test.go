@@ -217,3 +217,27 @@ func TestDropOldest(t *testing.T) {
 	}
 	t.Logf("%d events, %d dropped in %d gaps", len(published), len(missing), gaps)
 }
+
+// TestFullSocketNeverBlocksTheRoom: events come one at a time, so the
+// room writes them to its clients itself (nothing waits to be batched);
+// one client stops reading and its socket fills, with a write timeout
+// longer than the test's wait. The other client still gets each event
+// before the next is published: the room's writes never block, what a
+// full socket does not take is left to that client's writer.
+func TestFullSocketNeverBlocksTheRoom(t *testing.T) {
+	e := newEnv(t)
+	b := e.bridge(t, func(c *bridge.Config) { c.WriteTimeout, c.PingInterval = 3*wait, time.Hour })
+	stalled := dialStalling(t, b, "/v1/libraries/lib-1/ws")
+	connected(t, stalled) // and no more reads
+	good := dial(t, b, "/v1/libraries/lib-1/ws")
+	connected(t, good)
+	big := `{"pad":"` + strings.Repeat("x", 64<<10) + `"}`
+	for i := range 200 { // 12.5 MiB: more than the stalled socket's buffers
+		seq, _ := e.publish(t, ev{lib: "lib-1", data: big})
+		if f := read(t, good); f.Seq != seq {
+			t.Fatalf("event %d: seq %d, want %d", i, f.Seq, seq)
+		}
+	}
+	// Closing the stalled client ends the bridge's blocked write to it.
+	_ = stalled.CloseNow()
+}

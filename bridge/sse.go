@@ -152,6 +152,13 @@ func (t *sseTransport) flush() error {
 	return err
 }
 
+// tryBegin: an SSE stream is written by its client's writer only
+// (http.ResponseWriter has no write that cannot block).
+func (t *sseTransport) tryBegin() bool { return false }
+
+// tryEnd is never called (tryBegin fails).
+func (t *sseTransport) tryEnd() (bool, error) { return false, errNoDirect }
+
 // keepAlive writes a comment line, which EventSource ignores.
 func (t *sseTransport) keepAlive() error {
 	t.begin()

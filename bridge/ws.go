@@ -221,11 +221,13 @@ func (b *Bridge) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{OriginPatterns: b.cfg.AllowedOrigins}
 }
 
-// wsTransport writes a client's frames to its WebSocket. Writes use a
-// context without a deadline (a deadline costs an allocation per write);
-// the batchConn bounds each write to the socket with a write deadline
-// (Config.WriteTimeout) instead, so a client stuck in a write fails it
-// and is dropped.
+// wsTransport writes a client's frames to its WebSocket. It frames its
+// data messages itself into the batchConn (websocket.Conn's Write takes
+// two locks and a flush a message, and could block a room on a pong
+// that another goroutine is stuck writing); websocket.Conn writes the
+// control frames. The batchConn bounds each blocking write to the socket
+// with a write deadline (Config.WriteTimeout), so a client stuck in a
+// write fails it and is dropped.
 type wsTransport struct {
 	c       *websocket.Conn
 	bc      *batchConn
@@ -236,11 +238,13 @@ type wsTransport struct {
 // begin collects the batch's writes into one (batchConn).
 func (t *wsTransport) begin() { t.bc.begin() }
 
-func (t *wsTransport) send(_ frameKind, _ uint64, buf []byte) error {
-	return t.c.Write(context.Background(), websocket.MessageText, buf)
-}
+// send adds one text message to the batch.
+func (t *wsTransport) send(_ frameKind, _ uint64, buf []byte) error { return t.bc.frame(buf) }
 
 func (t *wsTransport) end() error { return t.bc.end() }
+
+func (t *wsTransport) tryBegin() bool                 { return t.bc.tryBegin() }
+func (t *wsTransport) tryEnd() (done bool, err error) { return t.bc.tryEnd() }
 
 // keepAlive pings and waits for the pong, for WriteTimeout at most, or
 // until the bridge shuts down.

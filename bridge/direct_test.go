@@ -1,0 +1,280 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/arrwdb/arrwcdc/internal/testnats"
+)
+
+// directTransport records which frames were written how: by the room's
+// direct write (tryEnd) or by the client's writer (end).
+type directTransport struct {
+	mu       sync.Mutex
+	busy     bool     // tryBegin fails
+	short    int      // this many tryEnds leave bytes behind
+	batch    []uint64 // seqs sent since the batch began (0: not an event)
+	direct   []uint64 // event seqs written by tryEnd
+	blocking []uint64 // event seqs written by end
+	owed     bool     // a tryEnd left bytes that end has not written yet
+	owedEnds int      // ends that wrote what a tryEnd left
+	order    []uint64 // every event seq, in the order it reached the socket
+}
+
+func (t *directTransport) send(kind frameKind, seq uint64, _ []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if kind == kindEvent {
+		t.batch = append(t.batch, seq)
+	}
+	return nil
+}
+
+func (t *directTransport) begin() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.batch = nil
+}
+
+func (t *directTransport) end() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.owed {
+		t.owed = false
+		t.owedEnds++
+	}
+	t.blocking = append(t.blocking, t.batch...)
+	t.order = append(t.order, t.batch...)
+	return nil
+}
+
+func (t *directTransport) tryBegin() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.busy || t.owed {
+		return false
+	}
+	t.batch = nil
+	return true
+}
+
+func (t *directTransport) tryEnd() (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.direct = append(t.direct, t.batch...)
+	t.order = append(t.order, t.batch...) // in the socket, or owed before anything else
+	if t.short > 0 {
+		t.short--
+		t.owed = true
+		return false, nil
+	}
+	return true, nil
+}
+
+func (*directTransport) keepAlive() error               { return nil }
+func (*directTransport) closeSlow(string)               {}
+func (*directTransport) goingAway()                     {}
+func (*directTransport) expired()                       {}
+func (*directTransport) gone() <-chan struct{}          { return nil }
+func (*directTransport) drop()                          {}
+func (t *directTransport) lock() func()                 { t.mu.Lock(); return t.mu.Unlock }
+func (t *directTransport) set(f func(*directTransport)) { defer t.lock()(); f(t) }
+
+// directRoom is a room without a subscription and n started clients on
+// directTransports, their connected frames written.
+func directRoom(t *testing.T, n int, cfg ...Config) (*room, []*client, []*directTransport) {
+	t.Helper()
+	c := Config{}
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	b := &Bridge{cfg: c.WithDefaults(), log: zap.NewNop(), counters: newCounters(), done: make(chan struct{})}
+	var cancel context.CancelFunc
+	b.doneCtx, cancel = context.WithCancel(context.Background())
+	r := &room{b: b}
+	clients := make([]*client, n)
+	trs := make([]*directTransport, n)
+	for i := range clients {
+		clients[i] = newClient(b, socketOptions{}, "test", "test")
+		trs[i] = &directTransport{}
+		clients[i].start(trs[i], start{hello: []byte(`{}`)})
+	}
+	r.clients.Store(&clients)
+	t.Cleanup(func() {
+		for _, cl := range clients {
+			cl.finish()
+		}
+		cancel()
+	})
+	for _, cl := range clients {
+		idle(t, cl)
+	}
+	return r, clients, trs
+}
+
+// idle waits until cl's writer has gone.
+func idle(t *testing.T, cl *client) {
+	t.Helper()
+	testnats.Eventually(t, 5*time.Second, func() error {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		if cl.running {
+			return fmt.Errorf("the writer runs")
+		}
+		return nil
+	})
+}
+
+// live hands r one live frame as onMsg does, with nothing more waiting
+// in the subscription.
+func (r *room) live(seq uint64) {
+	r.fmu.Lock()
+	r.fanoutQueued(&frame{buf: []byte(`{}`), seq: seq, typ: &typeStats{}})
+	r.fmu.Unlock()
+	r.pokeUnlessMore(&nats.Msg{})
+}
+
+// TestRoomWritesDirectly: with nothing more waiting in the subscription,
+// the room writes each live frame to idle clients itself, before
+// pokeUnlessMore returns, and no writer goroutine starts.
+func TestRoomWritesDirectly(t *testing.T) {
+	r, clients, trs := directRoom(t, 3)
+	for seq := uint64(1); seq <= 3; seq++ {
+		r.live(seq)
+		for i, tr := range trs {
+			tr.set(func(tr *directTransport) {
+				if want := []uint64{1, 2, 3}[:seq]; !slices.Equal(tr.direct, want) || len(tr.blocking) > 0 {
+					t.Fatalf("client %d after seq %d: direct %v, by the writer %v; want direct %v", i, seq, tr.direct, tr.blocking, want)
+				}
+			})
+			clients[i].mu.Lock()
+			running := clients[i].running
+			clients[i].mu.Unlock()
+			if running {
+				t.Fatalf("client %d: a writer runs after a direct write", i)
+			}
+		}
+	}
+	if got := r.b.counters.delivered.Load(); got != 9 {
+		t.Fatalf("delivered %d, want 9", got)
+	}
+}
+
+// TestRoomDirectLeftovers: a direct write the socket did not take whole
+// leaves the rest to the client's writer, which writes it before
+// anything else; a client whose transport cannot write directly now
+// (busy) gets its frames from its writer. Frames keep their order.
+func TestRoomDirectLeftovers(t *testing.T) {
+	r, clients, trs := directRoom(t, 2)
+	trs[0].set(func(tr *directTransport) { tr.short = 1 })
+	trs[1].set(func(tr *directTransport) { tr.busy = true })
+	r.live(1)
+	for _, cl := range clients {
+		idle(t, cl)
+	}
+	trs[0].set(func(tr *directTransport) {
+		if tr.owed || tr.owedEnds != 1 || !slices.Equal(tr.direct, []uint64{1}) {
+			t.Fatalf("short client: owed %v, ends of what was owed %d, direct %v", tr.owed, tr.owedEnds, tr.direct)
+		}
+	})
+	trs[1].set(func(tr *directTransport) {
+		if len(tr.direct) > 0 || !slices.Equal(tr.blocking, []uint64{1}) {
+			t.Fatalf("busy client: direct %v, by the writer %v", tr.direct, tr.blocking)
+		}
+		tr.busy = false
+	})
+	r.live(2)
+	for i, tr := range trs {
+		tr.set(func(tr *directTransport) {
+			if !slices.Equal(tr.order, []uint64{1, 2}) || !slices.Contains(tr.direct, 2) {
+				t.Fatalf("client %d: order %v, direct %v", i, tr.order, tr.direct)
+			}
+		})
+	}
+}
+
+// waitingSub is a subscription with two messages pending: a live
+// message handled with it as its Sub has more waiting behind it.
+func waitingSub(t *testing.T) *nats.Subscription {
+	t.Helper()
+	br := testnats.Broker(t)
+	nc := testnats.Conn(t, br.ClientURL())
+	sub, err := nc.SubscribeSync("waiting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := nc.Publish("waiting", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testnats.Eventually(t, 5*time.Second, func() error {
+		if n, _, _ := sub.Pending(); n != 2 {
+			return fmt.Errorf("%d messages pending", n)
+		}
+		return nil
+	})
+	return sub
+}
+
+// queue hands r live frames from..to as onMsg does, with more messages
+// waiting in the subscription.
+func (r *room) queue(sub *nats.Subscription, from, to uint64) {
+	for seq := from; seq <= to; seq++ {
+		r.fmu.Lock()
+		r.fanoutQueued(&frame{buf: []byte(`{}`), seq: seq, typ: &typeStats{}})
+		r.fmu.Unlock()
+		r.pokeUnlessMore(&nats.Msg{Sub: sub})
+	}
+}
+
+func seqs(from, to uint64) []uint64 {
+	var s []uint64
+	for seq := from; seq <= to; seq++ {
+		s = append(s, seq)
+	}
+	return s
+}
+
+// TestRoomPokesWhenMoreWait: while more messages wait in the
+// subscription, the room queues, and after maxUnpoked messages pokes the
+// clients' writers, which write the frames in batches: nothing directly.
+func TestRoomPokesWhenMoreWait(t *testing.T) {
+	r, clients, trs := directRoom(t, 2)
+	r.queue(waitingSub(t), 1, maxUnpoked)
+	for _, cl := range clients {
+		idle(t, cl)
+	}
+	for i, tr := range trs {
+		tr.set(func(tr *directTransport) {
+			if len(tr.direct) > 0 || !slices.Equal(tr.blocking, seqs(1, maxUnpoked)) {
+				t.Fatalf("client %d: direct %v, by the writer %v", i, tr.direct, tr.blocking)
+			}
+		})
+	}
+}
+
+// TestDeferredPokesNeverOverflow: with a queue bound below maxUnpoked
+// frames, a room that defers its pokes still pokes a client whose queue
+// is half full, so that it is never closed as slow for the deferral.
+func TestDeferredPokesNeverOverflow(t *testing.T) {
+	r, clients, trs := directRoom(t, 1, Config{ClientQueue: 8})
+	r.queue(waitingSub(t), 1, 4)
+	testnats.Eventually(t, 5*time.Second, func() error {
+		defer trs[0].lock()()
+		if !slices.Equal(trs[0].blocking, seqs(1, 4)) {
+			return fmt.Errorf("written %v", trs[0].blocking)
+		}
+		return nil
+	})
+	if clients[0].kicked.Load() {
+		t.Fatal("closed as slow")
+	}
+}
