@@ -13,15 +13,18 @@ import (
 )
 
 const (
-	// replayPullBytes is how many bytes of stored messages an ordered
-	// consumer buffers in the bridge ahead of its reader (see replayPull):
-	// bounded in bytes, so that a resuming client costs at most that
-	// whatever the event size. It is about 3 500 events of 300 bytes with
-	// their headers; pulls of 256 messages left the replay waiting on
-	// round trips, pulls of 1 000 to 4 000 did not.
+	// replayPullMsgs and replayPullBytes bound what an ordered consumer
+	// buffers in the bridge ahead of its reader (see replayPull),
+	// whichever comes first: 1 000 events of 300 bytes take about 450 kB
+	// with their headers, and the byte bound holds it to 2 MiB whatever the
+	// event size, so that a thousand clients resuming at once after a
+	// bridge restart hold at most 0.5–2 GB in pulls rather than 2 GB
+	// always. Pulls of 256 messages left the replay waiting on round
+	// trips, pulls of 1 000 to 4 000 did not.
+	replayPullMsgs  = 1000
 	replayPullBytes = 2 << 20
 	// replayAhead is how many read events wait for a resuming client's
-	// writer; with replayPullBytes, what the bridge holds for one
+	// writer; with the pull bounds, what the bridge holds for one
 	// resuming client at most.
 	replayAhead = 64
 	// replayInactive lets the server delete an ordered consumer whose
@@ -118,7 +121,7 @@ func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem
 		}
 	}
 	h := &consumeHandler{b: b, fn: fn, finished: make(chan struct{})}
-	cc, err := cons.Consume(h.handle, jetstream.PullMaxBytes(b.replayPull()))
+	cc, err := cons.Consume(h.handle, jetstream.PullMaxMessagesWithBytesLimit(replayPullMsgs, b.replayPull()))
 	if err != nil {
 		return 0, true, err
 	}
