@@ -43,9 +43,10 @@
 // relay retries after an exponential backoff (50 ms doubling to 2 s).
 //
 // On SQLite the relay pipelines its batches: while one batch waits for
-// its acks and its delete, the next ones are claimed and published (at
-// most six batches await their acks at once), and the rows of the batches
-// acknowledged in the meantime are deleted in one transaction. The broker
+// its acks, the next ones are claimed and published (at most six batches
+// await their acks at once), and while acknowledged rows are deleted the
+// acks of the next batches are awaited; the rows acknowledged while a
+// delete commits are deleted together in the next transaction. The broker
 // is kept busy while the relay reads, decodes and fsyncs, and one commit
 // covers several batches. On PostgreSQL each batch is claimed, published,
 // acknowledged and deleted in turn, in the transaction that holds its row

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,4 +237,56 @@ func TestRelayStopMidPipeline(t *testing.T) {
 	startRelay(t, ob, bus.pub)
 	waitDrained(t, ob, bus.js, n, time.Minute)
 	checkExactlyOnce(t, committed, ids(streamEvents(t, bus.js)))
+}
+
+// TestPipelineAwaitsAcksWhileDeleting holds the database's write lock, so
+// that the relay's first delete waits: acks are still awaited meanwhile
+// and batches published (up to the delete queue's depth), more batches
+// than the relay could have in flight if awaiting acks waited for the
+// deletes. Once the lock is released everything is deleted, each event
+// stored once, in order.
+func TestPipelineAwaitsAcksWhileDeleting(t *testing.T) {
+	ctx := t.Context()
+	be := newBackend(t, outbox.SQLite)
+	bus := newBus(t)
+	ob := be.newOutbox(t)
+	const rows, batch = 300, 10
+	if err := changes(ctx, be, ob, 0, rows); err != nil {
+		t.Fatal(err)
+	}
+	locked, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- ob.Tx(context.Background(), func(*sql.Tx) error {
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	startRelay(t, ob, bus.pub, outbox.WithBatchSize(batch))
+	var once sync.Once
+	unlock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unlock) // on failure, before the relay stops (cleanups run last first)
+	// Six batches at most await their acks; while deletes wait, settled
+	// batches queue for the deleter instead of stopping the awaiting.
+	testnats.Eventually(t, 30*time.Second, func() error {
+		if n := bus.pub.Stats().Published; n < 10*batch {
+			return fmt.Errorf("%d events acknowledged while the first delete waits", n)
+		}
+		return nil
+	})
+	if got := depth(t, ob); got != rows {
+		t.Errorf("depth %d while deletes wait, want %d", got, rows)
+	}
+	unlock()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, ob, bus.js, rows, time.Minute)
+	got, want := ids(streamEvents(t, bus.js)), committedIDs(t, be.db)
+	checkExactlyOnce(t, want, got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stream order differs from commit order\n got %v\nwant %v", head(got), head(want))
+	}
 }

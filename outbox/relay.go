@@ -28,11 +28,15 @@ const (
 	// be well below it). A batch cut short is sent again later.
 	batchTimeout = time.Minute
 	// pipelineDepth is how many published batches the SQLite relay lets
-	// queue up for settle while it claims and publishes the next one.
-	// Awaiting their acks at once are at most 2*pipelineDepth+2 batches:
-	// a group in settle (one batch plus the pipelineDepth it took from the
-	// queue), a full queue again, and the batch being published.
-	pipelineDepth = 2
+	// queue up for their acks while it claims and publishes the next one.
+	// Awaiting their acks at once are at most pipelineDepth+2 batches: a
+	// full queue, the batch whose acks are awaited, and the batch being
+	// published.
+	pipelineDepth = 4
+	// deleteDepth is how many acknowledged batches may wait for their
+	// delete while one commits; beyond it, awaiting acks waits for the
+	// disk, and publishing for the acks.
+	deleteDepth = 8
 	// deleteTerms bounds the placeholders of one DELETE statement.
 	deleteTerms = 1000
 )
@@ -90,10 +94,11 @@ func (r *Relay) Notify() {
 // The relay claims up to [WithBatchSize] rows at a time in id order,
 // publishes them asynchronously, waits for the acks (each within the
 // publisher's default timeout) and deletes the acknowledged rows. On
-// SQLite the batches are pipelined: while a batch awaits its acks and its
-// delete, the next ones are claimed and published (at most six batches
-// await their acks at once), and the rows of the batches acknowledged
-// meanwhile are deleted in one transaction. On
+// SQLite the batches are pipelined: while a batch awaits its acks, the
+// next ones are claimed and published (at most six batches await their
+// acks at once), and acks are awaited while earlier batches are deleted;
+// the rows acknowledged while a delete commits are deleted together in
+// the next transaction. On
 // PostgreSQL each batch is claimed, published, acknowledged and deleted
 // in turn, inside the transaction that holds its row locks.
 //
@@ -249,17 +254,19 @@ func (r *Relay) round(ctx context.Context, limit int) (int, error) {
 	return len(rows), cmp.Or(sendErr, ackErr)
 }
 
-// pipeline drains a SQLite outbox with batches in flight: this goroutine
-// claims each batch after the previous one (WHERE id > the last id
-// claimed) and publishes it, while a second goroutine awaits the acks of
-// the batches sent and deletes their rows. At most pipelineDepth batches
-// wait between the two; whatever the second finds waiting when it is done
-// with a batch, it awaits too and deletes in the same transaction, so the
-// deletes (one fsync each) keep up however slow the disk is.
+// pipeline drains a SQLite outbox with batches in flight, in three
+// stages: this goroutine claims each batch after the previous one (WHERE
+// id > the last id claimed) and publishes it; a second awaits the acks of
+// the batches sent, in order; a third deletes the acknowledged rows,
+// taking whatever was acknowledged while its last transaction committed
+// into the next one. At most pipelineDepth batches wait between the first
+// two and deleteDepth between the last two. Awaiting acks does not wait
+// for the disk, so the broker is kept busy while a delete commits (an
+// fsync each), and the deletes keep up however slow the disk is.
 //
 // It returns when a claim finds no more rows, at the first failure (a
 // publish or an ack that failed, a delete that failed) or when ctx ends,
-// and always after the second goroutine has settled every batch sent: the
+// and always after the other two have settled every batch sent: the
 // acknowledged rows are deleted, and the next call claims from the lowest
 // id again. It returns the number of rows claimed and the errors.
 //
@@ -301,41 +308,53 @@ func (r *Relay) pipeline(ctx context.Context) (int, error) {
 	return claimed, errors.Join(err, <-settled)
 }
 
-// settle awaits the acks of each flight in turn and deletes the
-// acknowledged and the dead rows, taking along the flights that queued up
-// meanwhile, until flights is closed. At the first failure it sets halt,
-// so that nothing more is published, and goes on settling what was sent.
-// It returns the first failure and the errors of failed deletes.
+// settle awaits the acks of each flight in turn and hands the
+// acknowledged and the dead rows to a goroutine of its own that deletes
+// them (deleteSettled), until flights is closed. At the first failure it
+// sets halt, so that nothing more is published, and goes on settling what
+// was sent. It returns after every delete, with the first failure and the
+// errors of failed deletes.
 func (r *Relay) settle(ctx context.Context, flights <-chan *flight, halt *atomic.Bool) error {
-	var failure, deleteErrs error
+	acked := make(chan settled, deleteDepth)
+	deleted := make(chan error, 1)
+	go func() { deleted <- r.deleteSettled(ctx, acked, halt) }()
+	var failure error
 	for f := range flights {
-		group, n := []*flight{f}, len(f.sent)+len(f.dead)
+		a, err := r.await(ctx, f)
+		if err != nil && failure == nil {
+			failure = err
+			halt.Store(true)
+		}
+		acked <- settled{acked: a, dead: f.dead}
+	}
+	close(acked)
+	return errors.Join(failure, <-deleted)
+}
+
+// settled is a flight's outcome: the rows acknowledged and the dead rows.
+type settled struct {
+	acked []int64
+	dead  []dead
+}
+
+// deleteSettled deletes the acknowledged and the dead rows it receives,
+// those that queued up while a transaction committed going into the next
+// one, until in is closed. A failed delete sets halt; it returns the
+// errors of failed deletes.
+func (r *Relay) deleteSettled(ctx context.Context, in <-chan settled, halt *atomic.Bool) error {
+	var errs error
+	for s := range in {
+		acked, dead := s.acked, s.dead
 	gather:
-		// At most pipelineDepth more: the bound on batches awaiting acks
-		// (see pipelineDepth) holds even if the queue refills meanwhile.
-		for n < maxBatchSize && len(group) <= pipelineDepth {
+		for len(acked)+len(dead) < maxBatchSize {
 			select {
-			case g, ok := <-flights:
+			case t, ok := <-in:
 				if !ok {
 					break gather
 				}
-				group = append(group, g)
-				n += len(g.sent) + len(g.dead)
+				acked, dead = append(acked, t.acked...), append(dead, t.dead...)
 			default:
 				break gather
-			}
-		}
-		var (
-			acked = make([]int64, 0, n)
-			dead  []dead
-		)
-		for _, g := range group {
-			a, err := r.await(ctx, g)
-			acked = append(acked, a...)
-			dead = append(dead, g.dead...)
-			if err != nil && failure == nil {
-				failure = err
-				halt.Store(true)
 			}
 		}
 		// After a cancellation the acks got are still recorded.
@@ -345,13 +364,13 @@ func (r *Relay) settle(ctx context.Context, flights <-chan *flight, halt *atomic
 		if err != nil {
 			// The acknowledged rows stay and are sent again: duplicates
 			// the stream drops.
-			deleteErrs = errors.Join(deleteErrs, err)
+			errs = errors.Join(errs, err)
 			halt.Store(true)
 			continue
 		}
 		r.o.relayed.Add(uint64(len(acked)))
 	}
-	return errors.Join(failure, deleteErrs)
+	return errs
 }
 
 // send decodes (validates) each row's event and publishes its payload
