@@ -278,3 +278,24 @@ func TestDeferredPokesNeverOverflow(t *testing.T) {
 		t.Fatal("closed as slow")
 	}
 }
+
+// TestRoomDirectBudget: once a room has written to its clients itself
+// for directBudget, it pokes the writers of the rest.
+func TestRoomDirectBudget(t *testing.T) {
+	old := directBudget
+	directBudget = 0
+	t.Cleanup(func() { directBudget = old })
+	r, clients, trs := directRoom(t, directCheck+4)
+	r.live(1)
+	for _, cl := range clients {
+		idle(t, cl)
+	}
+	for i, tr := range trs {
+		tr.set(func(tr *directTransport) {
+			byWriter := i >= directCheck
+			if got := len(tr.blocking) == 1; got != byWriter || len(tr.direct)+len(tr.blocking) != 1 {
+				t.Fatalf("client %d: direct %v, by the writer %v", i, tr.direct, tr.blocking)
+			}
+		})
+	}
+}
