@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -80,10 +81,12 @@ func New(typ, libraryID string, data any) (Event, error) {
 //
 // It is written out here rather than taken from uuid.NewV7, which cost
 // about three times as much on the publish path: a heap-allocated array
-// for io.ReadFull, a mutex, and a second pass to format the string.
+// for io.ReadFull, a crypto/rand read and a mutex each, and a second pass
+// to format the string. The random bits are read from crypto/rand 512
+// bytes at a time.
 func NewID() string {
 	var u [16]byte
-	_, _ = rand.Read(u[8:]) // never fails since Go 1.24: it crashes the program instead
+	randomBits(u[8:])
 	ms, seq := v7Time()
 	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 	u[6], u[7] = 0x70|byte(seq>>8)&0x0f, byte(seq)
@@ -100,6 +103,27 @@ func NewID() string {
 		j += 2
 	}
 	return string(s[:])
+}
+
+// random is a buffer of crypto/rand output that NewID takes its random
+// bits from: one read for 64 IDs.
+var random struct {
+	sync.Mutex
+	buf  [512]byte
+	next int // index of the first unused byte; len(buf) when used up
+}
+
+func init() { random.next = len(random.buf) }
+
+// randomBits fills b (at most 512 bytes) with crypto/rand output.
+func randomBits(b []byte) {
+	random.Lock()
+	if random.next+len(b) > len(random.buf) {
+		_, _ = rand.Read(random.buf[:]) // never fails since Go 1.24: it crashes the program instead
+		random.next = 0
+	}
+	random.next += copy(b, random.buf[random.next:])
+	random.Unlock()
 }
 
 // lastV7 is the last (milliseconds << 12 | sub-millisecond sequence) that

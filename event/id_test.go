@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/allocs"
 )
 
 func TestAppendTimeMatchesFormat(t *testing.T) {
@@ -82,4 +83,15 @@ func BenchmarkAppendTime(b *testing.B) {
 	for b.Loop() {
 		buf = event.AppendTime(buf[:0], tm)
 	}
+}
+
+// TestIDAndTimeAllocBudgets: NewID allocates its string only; AppendTime
+// nothing.
+func TestIDAndTimeAllocBudgets(t *testing.T) {
+	tm := event.Now()
+	buf := make([]byte, 0, 64)
+	allocs.Check(t,
+		allocs.Budget{Name: "NewID", Max: 1, Fn: func() { _ = event.NewID() }},
+		allocs.Budget{Name: "AppendTime", Max: 0, Fn: func() { buf = event.AppendTime(buf[:0], tm) }},
+	)
 }
