@@ -28,7 +28,7 @@ import (
 // values); only strings holding escapes or invalid UTF-8, member names that
 // do not match exactly, and timestamps not in the wire's own form go
 // through encoding/json or time.Parse. Data is not checked again. The
-// strings and Data of the event share one allocation (see [members.fill]).
+// strings and Data of the event share one allocation (see [members.values]).
 func Decode(data []byte, maxSize int) (Event, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
@@ -53,43 +53,55 @@ func Decode(data []byte, maxSize int) (Event, error) {
 		return Event{}, fmt.Errorf("%w: %s: not a string", ErrInvalid, fieldNames[m.notString])
 	}
 
+	typ, ts := m.raw(data, fieldType), m.raw(data, fieldTimestamp)
 	switch {
-	case m.raw[fieldType] == nil:
+	case typ == nil:
 		return Event{}, fmt.Errorf("%w: type: missing", ErrInvalid)
-	case m.raw[fieldLibraryID] == nil:
+	case m.raw(data, fieldLibraryID) == nil:
 		return Event{}, fmt.Errorf("%w: library_id: missing", ErrInvalid)
-	case m.raw[fieldTimestamp] == nil:
+	case ts == nil:
 		return Event{}, fmt.Errorf("%w: timestamp: missing", ErrInvalid)
 	}
-	ts, ok := time.Time{}, false
+	ev := Event{Type: builtinType(typ)}
+	ok := false
 	if m.plain[fieldTimestamp] {
-		ts, ok = parseWireTime(m.raw[fieldTimestamp])
+		ev.Timestamp, ok = parseWireTime(ts)
 	}
 	if !ok {
 		var err error
-		if ts, err = ParseTime(unquote(m.raw[fieldTimestamp])); err != nil {
+		if ev.Timestamp, err = ParseTime(unquote(ts)); err != nil {
 			return Event{}, err
 		}
 	}
-	ev := Event{Type: builtinType(m.raw[fieldType]), Timestamp: ts}
-	m.fill(&ev)
+	ev.ID, ev.LibraryID, ev.Source, ev.Type, ev.Data = m.values(data, ev.Type)
 	if err := ev.validate(true); err != nil {
 		return Event{}, err
 	}
 	return ev, nil
 }
 
-// members are the envelope's members as [members.read] found them.
+// members are the envelope's members as [members.read] found them, as
+// offsets into the input: recording them writes no pointers (which would
+// go through the garbage collector's write barrier while it marks).
 type members struct {
-	// raw[f] is the value's bytes: nil when the member is missing or null
-	// (for the string members), or missing (for data).
-	raw [numFields][]byte
-	// plain[f]: the string raw[f] holds neither escapes nor bytes above
-	// ASCII, so its value is the bytes between the quotes.
+	// The value of member f is data[start[f]:end[f]]; end[f] is 0 when
+	// the member is missing or null (for the string members), or missing
+	// (for data).
+	start, end [numFields]int
+	// plain[f]: the string value of f holds neither escapes nor bytes
+	// above ASCII, so its value is the bytes between the quotes.
 	plain [numFields]bool
 	// notString is the first string member found with a value of another
 	// kind, or -1.
 	notString int
+}
+
+// raw returns the value of member f in data, or nil (see members.end).
+func (m *members) raw(data []byte, f int) []byte {
+	if m.end[f] == 0 {
+		return nil
+	}
+	return data[m.start[f]:m.end[f]]
 }
 
 // read walks the object in data (isObject holds) and records its members.
@@ -138,18 +150,17 @@ func (m *members) read(data []byte) bool {
 			return false
 		}
 		if f >= 0 {
-			val := data[start:i]
-			switch {
+			switch c := data[start]; {
 			case f == fieldData:
-				m.raw[f] = val
-			case val[0] == 'n': // null: the pointer goes back to nil
-				m.raw[f] = nil
-			case val[0] != '"':
+				m.start[f], m.end[f] = start, i
+			case c == 'n': // null: the pointer goes back to nil
+				m.end[f] = 0
+			case c != '"':
 				if m.notString < 0 {
 					m.notString = f
 				}
 			default:
-				m.raw[f], m.plain[f] = val, plain
+				m.start[f], m.end[f], m.plain[f] = start, i, plain
 			}
 		}
 		i = skipSpace(data, i)
@@ -166,22 +177,22 @@ func (m *members) read(data []byte) bool {
 	}
 }
 
-// fill sets ev's id, library id, source and data from m, and its type
-// unless ev has it already (a built-in type, interned).
+// values returns the event's id, library id, source, type (builtin if
+// set: a built-in type, interned) and data as read from data.
 //
 // The plain strings and a copy of data share one allocation: data at its
 // start, capped so that appending to it copies, then the strings' bytes,
 // which nothing else refers to and so never change. Keeping any of them
 // keeps the whole (the size of the message).
-func (m *members) fill(ev *Event) {
-	var dataRaw []byte
-	if r := m.raw[fieldData]; r != nil && r[0] != 'n' {
-		dataRaw = r
+func (m *members) values(data []byte, builtin string) (id, libraryID, source, typ string, d json.RawMessage) {
+	dataRaw := m.raw(data, fieldData)
+	if dataRaw != nil && dataRaw[0] == 'n' {
+		dataRaw = nil
 	}
 	n := len(dataRaw)
 	for _, f := range [...]int{fieldID, fieldLibraryID, fieldSource, fieldType} {
-		if m.plain[f] && (f != fieldType || ev.Type == "") {
-			n += len(m.raw[f]) - 2
+		if m.end[f] != 0 && m.plain[f] && (f != fieldType || builtin == "") {
+			n += m.end[f] - m.start[f] - 2
 		}
 	}
 	var buf []byte // nil: the strings go through unquote
@@ -189,24 +200,26 @@ func (m *members) fill(ev *Event) {
 		buf = make([]byte, n)
 		k := copy(buf, dataRaw)
 		if dataRaw != nil {
-			ev.Data = json.RawMessage(buf[:k:k])
+			d = json.RawMessage(buf[:k:k])
 		}
 		buf = buf[k:]
 	}
-	ev.ID, buf = m.text(fieldID, buf)
-	ev.LibraryID, buf = m.text(fieldLibraryID, buf)
-	ev.Source, buf = m.text(fieldSource, buf)
-	if ev.Type == "" {
-		ev.Type, _ = m.text(fieldType, buf)
+	id, buf = m.text(data, fieldID, buf)
+	libraryID, buf = m.text(data, fieldLibraryID, buf)
+	source, buf = m.text(data, fieldSource, buf)
+	typ = builtin
+	if typ == "" {
+		typ, _ = m.text(data, fieldType, buf)
 	}
+	return id, libraryID, source, typ, d
 }
 
-// text returns the value of string member f ("" when missing or null) and
-// what is left of buf. A plain value is copied to the start of buf, which
-// has room for it unless buf is nil, and read in place; others go through
-// unquote.
-func (m *members) text(f int, buf []byte) (string, []byte) {
-	r := m.raw[f]
+// text returns the value of string member f in data ("" when missing or
+// null) and what is left of buf. A plain value is copied to the start of
+// buf, which has room for it unless buf is nil, and read in place; others
+// go through unquote.
+func (m *members) text(data []byte, f int, buf []byte) (string, []byte) {
+	r := m.raw(data, f)
 	if r == nil || len(r) == 2 {
 		return "", buf
 	}
