@@ -55,37 +55,43 @@ func (s *Subscription) dispatch() {
 		}
 	}()
 	for {
-		var m message
-		// Under load a message is waiting: take it without the select of
-		// every case (a hard stop is seen at the latest when a worker's
-		// queue is full). A nil inbox is never ready.
-		select {
-		case nm := <-s.inbox:
-			m.nm = nm
-		default:
-			select {
-			case jm := <-s.jsInbox:
-				m.jm = jm
-			default:
-				select {
-				case nm := <-s.inbox:
-					m.nm = nm
-				case jm := <-s.jsInbox:
-					m.jm = jm
-				case <-s.inputDone:
-					// Nothing is put in the inboxes any more: go on until
-					// they are empty (the cases above take what is left).
-					if len(s.inbox) == 0 && len(s.jsInbox) == 0 {
-						return
-					}
-					continue
-				case <-s.quit:
-					return
-				}
-			}
-		}
-		if !s.route(m) {
+		m, ok := s.next()
+		if !ok || !s.route(m) {
 			return
+		}
+	}
+}
+
+// next waits for the next message of the inbox. It reports false once the
+// inbox is empty after input ended, or on a hard stop.
+func (s *Subscription) next() (message, bool) {
+	// Under load a message is waiting: take it without the select of
+	// every case (route sees a hard stop at the latest when a worker's
+	// queue is full). A nil inbox is never ready.
+	select {
+	case m := <-s.inbox:
+		return message{nm: m}, true
+	default:
+	}
+	select {
+	case m := <-s.jsInbox:
+		return message{jm: m}, true
+	default:
+	}
+	for {
+		select {
+		case m := <-s.inbox:
+			return message{nm: m}, true
+		case m := <-s.jsInbox:
+			return message{jm: m}, true
+		case <-s.inputDone:
+			// Nothing is put in the inboxes any more: go on until they
+			// are empty (the cases above take what is left).
+			if len(s.inbox) == 0 && len(s.jsInbox) == 0 {
+				return message{}, false
+			}
+		case <-s.quit:
+			return message{}, false
 		}
 	}
 }
