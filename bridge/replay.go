@@ -210,11 +210,15 @@ func (b *Bridge) deleteConsumer(cons jetstream.Consumer) {
 
 // storedItem parses a message read from the stream.
 func (b *Bridge) storedItem(m jetstream.Msg) (storedItem, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return storedItem{}, err
+	var it storedItem
+	var ok bool
+	if it.seq, it.pending, ok = ackPosition(m.Reply()); !ok {
+		md, err := m.Metadata() // says what is wrong
+		if err != nil {
+			return storedItem{}, err
+		}
+		it.seq, it.pending = md.Sequence.Stream, md.NumPending
 	}
-	it := storedItem{seq: md.Sequence.Stream, pending: md.NumPending}
 	ev, err := parseEvent(m.Subject(), false, m.Data(), m.Headers(), b.cfg.MaxEventSize)
 	if err != nil {
 		b.log.Debug("skipped stored message", zap.String("subject", m.Subject()), zap.Uint64("seq", it.seq), zap.Error(err))
