@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,12 +77,14 @@ func TestPublishAsyncAckTimeout(t *testing.T) {
 func TestPublishAsyncStallReleased(t *testing.T) {
 	f := setup(t)
 	release := make(chan struct{})
+	var once sync.Once
 	var seq atomic.Uint64
 	f.fakeStream(t, "slow", func(*nats.Msg) []byte {
 		<-release
 		return []byte(`{"stream":"EVENTS","seq":` + strconv.FormatUint(seq.Add(1), 10) + `}`)
 	})
 	p := f.newPublisher(t, publisher.WithPrefix("slow"), publisher.WithMaxPending(1))
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // if the test fails early; before Close
 	first, err := p.PublishAsync(designEvent())
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +96,15 @@ func TestPublishAsyncStallReleased(t *testing.T) {
 		fut2, err = p.PublishAsync(bareEvent(libID)) // waits for first's slot
 		second <- err
 	}()
-	close(release)
+	// Release the first ack only once the second publish waits: a slot
+	// freed before then would not test the wake-up.
+	testnats.Eventually(t, 10*time.Second, func() error {
+		if !publisher.Stalled(p) {
+			return errors.New("second PublishAsync not waiting for a slot yet")
+		}
+		return nil
+	})
+	once.Do(func() { close(release) })
 	if err := <-second; err != nil {
 		t.Fatalf("second PublishAsync = %v", err)
 	}

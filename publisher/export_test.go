@@ -1,0 +1,10 @@
+package publisher
+
+// Stalled reports whether a PublishAsync waits for a slot (beyond
+// WithMaxPending): register made the stall channel that a freed slot
+// closes.
+func Stalled(p *Publisher) bool {
+	p.async.mu.Lock()
+	defer p.async.mu.Unlock()
+	return p.async.stall != nil
+}
