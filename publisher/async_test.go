@@ -317,3 +317,85 @@ func TestPublishEncodedAsync(t *testing.T) {
 		t.Errorf("stats = %+v", s)
 	}
 }
+
+// "No responders" (no stream, or none yet: a leader election) is sent
+// again twice, 250 ms apart, as nats.go does, before the future fails
+// with ErrNoStreamResponse.
+func TestPublishAsyncNoRespondersRetries(t *testing.T) {
+	const retries, wait = 2, 250 * time.Millisecond
+	f := setup(t)
+
+	t.Run("server", func(t *testing.T) {
+		// The server answers itself: nothing listens on nostream.>. A
+		// subscription would be a responder, so the publisher's own
+		// connection counts the sends.
+		nc := testnats.Conn(t, f.b.ClientURL())
+		p, err := publisher.New(nc, publisher.WithPrefix("nostream"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close(context.Background()) })
+		before, start := nc.Stats().OutMsgs, time.Now()
+		fut, err := p.PublishAsync(designEvent())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = waitErr(t, fut)
+		elapsed := time.Since(start)
+		if !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			t.Errorf("future = %v, want ErrNoStreamResponse", err)
+		}
+		if sent := nc.Stats().OutMsgs - before; sent != retries+1 {
+			t.Errorf("sent %d times, want %d", sent, retries+1)
+		}
+		if elapsed < retries*wait {
+			t.Errorf("failed after %v, want at least %v", elapsed, retries*wait)
+		}
+	})
+
+	t.Run("gaps", func(t *testing.T) {
+		// A responder that answers as the server does when nobody listens:
+		// an empty message with status 503. nats.go reads the server's
+		// status line ("NATS/1.0 503") into the Status header, which is
+		// what this one sends; it records when each send arrives.
+		var (
+			mu       sync.Mutex
+			arrivals []time.Time
+		)
+		rc := testnats.Conn(t, f.b.ClientURL())
+		sub, err := rc.Subscribe("norsp.>", func(m *nats.Msg) {
+			mu.Lock()
+			arrivals = append(arrivals, time.Now())
+			mu.Unlock()
+			_ = m.RespondMsg(&nats.Msg{Header: nats.Header{"Status": []string{"503"}}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		if err := rc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		p := f.newPublisher(t, publisher.WithPrefix("norsp"))
+		fut, err := p.PublishAsync(designEvent())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := waitErr(t, fut); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			t.Errorf("future = %v, want ErrNoStreamResponse", err)
+		}
+		mu.Lock() // each arrival was recorded before its answer
+		defer mu.Unlock()
+		if len(arrivals) != retries+1 {
+			t.Fatalf("%d sends arrived, want %d", len(arrivals), retries+1)
+		}
+		for i := 1; i < len(arrivals); i++ {
+			if gap := arrivals[i].Sub(arrivals[i-1]); gap < wait {
+				t.Errorf("send %d came %v after the one before, want at least %v", i, gap, wait)
+			}
+		}
+		if s := p.Stats(); s.Failed != 1 || s.Pending != 0 {
+			t.Errorf("stats = %+v", s)
+		}
+	})
+}
