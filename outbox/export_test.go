@@ -4,6 +4,8 @@ package outbox
 // the benchmark's polling.
 func RelayedCount(o *Outbox) uint64 { return o.relayed.Load() }
 
-// PipelineDepth is how many published batches a SQLite relay lets wait
-// for their acks and delete while it publishes the next.
+// PipelineDepth is how many published batches a SQLite relay lets queue
+// up for their acks while it claims and publishes the next: at most
+// PipelineDepth+2 batches await their acks at once (the queue, the batch
+// whose acks are awaited, the one being published).
 const PipelineDepth = pipelineDepth

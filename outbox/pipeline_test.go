@@ -136,8 +136,11 @@ func TestPipelineFailureResendsInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Everything before the refused event is stored; after it, at most
-	// the window that was in flight when the relay saw the refusal.
-	window := (2*outbox.PipelineDepth + 2) * batch
+	// the window that was in flight when the relay saw the refusal: the
+	// rest of its batch and the batches queued behind it and the one
+	// being published (PipelineDepth + 1), under PipelineDepth + 2
+	// batches.
+	window := (outbox.PipelineDepth + 2) * batch
 	if stored < refused || stored > refused+uint64(window) {
 		t.Fatalf("stream holds %d events: want all %d before the refused one and at most %d after it", stored, refused, window)
 	}
