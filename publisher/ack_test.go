@@ -13,15 +13,28 @@ func TestParsePubAck(t *testing.T) {
 		fallback bool // parseAck still reads it, through encoding/json
 	}{
 		{in: `{"stream":"EVENTS","seq":42}`, seq: 42, ok: true},
+		// nats-server v2.15's duplicate ack (server/stream.go and
+		// jetstream_cluster.go write `,"duplicate": true}`) and its ack
+		// with a domain, byte for byte.
+		{in: `{"stream":"EVENTS","seq":42,"duplicate": true}`, seq: 42, dup: true, ok: true},
+		{in: `{"stream":"EVENTS","domain":"hub","seq":7}`, seq: 7, ok: true},
 		{in: `{"stream":"EVENTS","seq":42,"duplicate":true}`, seq: 42, dup: true, ok: true},
 		{in: `{"stream":"EVENTS","seq":42,"duplicate":false}`, seq: 42, ok: true},
 		{in: `{"seq":7,"stream":"E","domain":"hub","val":"3"}`, seq: 7, ok: true},
+		{in: "{ \"stream\" : \"EVENTS\" ,\n\t\"seq\" :\r\n3 , \"duplicate\" : true }", seq: 3, dup: true, ok: true},
+		{in: ` {"stream":"EVENTS","seq":1} `, seq: 1, ok: true},
 		{in: `{"stream":"EVENTS","seq":18446744073709551615}`, seq: 18446744073709551615, ok: true},
 		{in: `{"stream":"EVENTS","seq":18446744073709551616}`},                     // overflows
 		{in: `{"stream":"EVENTS","seq":42,"batch":"b","count":2}`, fallback: true}, // unknown members
-		{in: `{"stream":"EV\"X","seq":1}`, fallback: true},                         // escapes
-		{in: ` {"stream":"EVENTS","seq":1}`, fallback: true},
-		{in: `{"stream":"EVENTS","seq":1} `, fallback: true},
+		{in: `{"stream":"EVENTS","seq":42,"duplicate": true,"batch":"b","count":2}`, fallback: true},
+		{in: `{"stream":"EV\"X","seq":1}`, fallback: true}, // escapes
+		{in: `{"stream":"EVENTS","seq":1.0}`},
+		{in: `{"stream":"EVENTS","seq":1 2}`},
+		{in: `{"stream" "EVENTS","seq":1}`},
+		{in: `{"stream":"EVENTS","seq":1} x`},
+		{in: `{"stream":"EVENTS","seq":1,"duplicate":truex}`},
+		{in: `{"stream":"EVENTS","seq":1, }`},
+		{in: `{ }`},
 		{in: `{"stream":"","seq":1}`},
 		{in: `{"seq":1}`},
 		{in: `{"stream":"EVENTS"}`},
@@ -49,7 +62,10 @@ func TestParsePubAck(t *testing.T) {
 // FuzzParsePubAck: whatever the fast parser accepts, encoding/json reads
 // the same way.
 func FuzzParsePubAck(f *testing.F) {
+	f.Add([]byte(`{"stream":"EVENTS","seq":42,"duplicate": true}`)) // nats-server's bytes
+	f.Add([]byte(`{"stream":"EVENTS","domain":"hub","seq":7}`))
 	f.Add([]byte(`{"stream":"EVENTS","seq":42,"duplicate":true}`))
+	f.Add([]byte("{ \"seq\" :\n1 ,\t\"stream\":\"E\" }"))
 	f.Add([]byte(`{"seq":7,"stream":"E","domain":"hub","val":"3"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		seq, dup, ok := parsePubAck(in)

@@ -16,7 +16,7 @@ import (
 func TestAllocBudgets(t *testing.T) {
 	p := &Publisher{prefix: "events", source: "bench-app-1", maxSize: event.DefaultMaxSize}
 	data := json.RawMessage(`{"document_id":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","num_chunks":42}`)
-	ack := []byte(`{"stream":"EVENTS","seq":1234567,"duplicate":true}`)
+	ack := []byte(`{"stream":"EVENTS","seq":1234567,"duplicate": true}`) // as nats-server writes it
 	allocs.Check(t,
 		allocs.Budget{Name: "prepare", Max: 4, Fn: func() {
 			ev := event.Event{Type: event.TypeDocumentAdded, LibraryID: "lib-1", Data: data}

@@ -407,14 +407,20 @@ func parseAck(data []byte) (seq uint64, dup bool, err error) {
 	return resp.Seq, resp.Duplicate, nil
 }
 
-// parsePubAck reads a successful ack as nats-server writes it, compact
-// JSON such as {"stream":"EVENTS","seq":42} or
-// {"stream":"EVENTS","seq":42,"duplicate":true}, members in any order,
-// "domain" and "val" strings allowed. ok is false for anything else,
+// parsePubAck reads a successful ack as nats-server writes it, such as
+// {"stream":"EVENTS","seq":42} or, for a duplicate,
+// {"stream":"EVENTS","seq":42,"duplicate": true} (with that space),
+// members in any order, "domain" and "val" strings allowed, JSON
+// whitespace allowed between tokens. ok is false for anything else,
 // error acks included: parseAck then asks encoding/json.
 func parsePubAck(b []byte) (seq uint64, dup, ok bool) {
-	if len(b) < 2 || b[0] != '{' {
-		return 0, false, false
+	// ws returns the index of the first byte from i on that is not JSON
+	// whitespace.
+	ws := func(i int) int {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+		return i
 	}
 	// str returns the index past the string starting at b[i], or -1 if
 	// there is none or it holds an escape or a control character.
@@ -432,14 +438,22 @@ func parsePubAck(b []byte) (seq uint64, dup, ok bool) {
 		}
 		return -1
 	}
+	i := ws(0)
+	if i >= len(b) || b[i] != '{' {
+		return 0, false, false
+	}
 	var stream, haveSeq bool
-	for i := 1; ; {
+	for i++; ; {
+		i = ws(i)
 		end := str(i)
-		if end < 0 || end >= len(b) || b[end] != ':' {
+		if end < 0 {
 			return 0, false, false
 		}
 		key := b[i+1 : end-1]
-		i = end + 1
+		if i = ws(end); i >= len(b) || b[i] != ':' {
+			return 0, false, false
+		}
+		i = ws(i + 1)
 		switch string(key) {
 		case "stream", "domain", "val":
 			end := str(i)
@@ -476,10 +490,10 @@ func parsePubAck(b []byte) (seq uint64, dup, ok bool) {
 		default:
 			return 0, false, false
 		}
-		switch {
-		case i < len(b)-1 && b[i] == ',':
+		switch i = ws(i); {
+		case i < len(b) && b[i] == ',':
 			i++
-		case i == len(b)-1 && b[i] == '}':
+		case i < len(b) && b[i] == '}' && ws(i+1) == len(b):
 			return seq, dup, stream && haveSeq
 		default:
 			return 0, false, false

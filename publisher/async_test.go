@@ -123,7 +123,7 @@ func TestPublishAsyncAnswers(t *testing.T) {
 	f := setup(t)
 	answers := map[string]string{
 		"error":   `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 1"},"stream":"EVENTS","seq":0}`,
-		"dup":     `{"stream":"EVENTS","seq":12,"duplicate":true}`,
+		"dup":     `{"stream":"EVENTS","seq":12,"duplicate": true}`, // nats-server's bytes
 		"spaced":  "{ \"seq\" : 13 , \"stream\" : \"EVENTS\", \"val\": \"x\\\"y\", \"count\": 1 }",
 		"domain":  `{"stream":"EVENTS","domain":"hub","seq":14}`,
 		"garbage": `not json`,
@@ -398,4 +398,36 @@ func TestPublishAsyncNoRespondersRetries(t *testing.T) {
 			t.Errorf("stats = %+v", s)
 		}
 	})
+}
+
+// A real duplicate: the server's ack ("duplicate": true, with a space)
+// takes the fast parser, and PublishAsync flags it.
+func TestPublishAsyncDuplicateAck(t *testing.T) {
+	f := setup(t)
+	p := f.newPublisher(t)
+	ev := designEvent()
+	for i, dup := range []bool{false, true} {
+		fut, err := p.PublishAsync(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack, err := fut.Wait(t.Context()); err != nil || ack.Seq != 1 || ack.Duplicate != dup {
+			t.Fatalf("publish %d: %+v, %v; want seq 1, duplicate %v", i, ack, err, dup)
+		}
+	}
+	// The same message once more, as a request: its answer is the ack's
+	// bytes as the server writes them.
+	stored := f.get(t, 1)
+	m := nats.NewMsg(stored.Subject)
+	m.Header, m.Data = stored.Header, stored.Data
+	resp, err := f.nc.RequestMsgWithContext(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, dup, ok := publisher.ParsePubAck(resp.Data); !ok || seq != 1 || !dup {
+		t.Errorf("fast parser on the server's duplicate ack %s: %d, %v, %v; want 1, true, true", resp.Data, seq, dup, ok)
+	}
+	if s := p.Stats(); s.Published != 2 || s.Duplicates != 1 {
+		t.Errorf("stats = %+v", s)
+	}
 }

@@ -8,3 +8,6 @@ func Stalled(p *Publisher) bool {
 	defer p.async.mu.Unlock()
 	return p.async.stall != nil
 }
+
+// ParsePubAck is the fast ack parser (async.go).
+var ParsePubAck = parsePubAck
