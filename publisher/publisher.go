@@ -334,9 +334,18 @@ func getMsg(pr *prepared, reply string) *outMsg {
 	return o
 }
 
+// putMsg gives o back for reuse, unless its header map no longer holds
+// exactly the slices of o.vals: a Header.Set (as jetstream.WithMsgID
+// does), Add or Del, or a new key, would leave getMsg writing values the
+// map does not hold, and a later message would carry a stale Nats-Msg-Id.
 func putMsg(o *outMsg) {
-	if len(o.m.Header) != numHeaders { // someone added a header: not reusable
+	if len(o.m.Header) != numHeaders {
 		return
+	}
+	for i, k := range headerKeys {
+		if v := o.m.Header[k]; len(v) != 1 || &v[0] != &o.vals[i][0] {
+			return
+		}
 	}
 	o.m.Subject, o.m.Reply, o.m.Data = "", "", nil
 	for _, v := range o.vals {
