@@ -208,6 +208,10 @@ func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
 // agree. An event without ID, Source or Timestamp is filled and encoded
 // again, as PublishAsync does, so that the publisher's source is written
 // into the event as well as into ce-source. Errors are PublishAsync's.
+//
+// The publisher keeps data, not a copy, and sends it again after a "no
+// responders" answer (twice, 250 ms apart): data must not be modified
+// until the Future resolves.
 func (p *Publisher) PublishEncodedAsync(ev *event.Event, data []byte) (*Future, error) {
 	if ev.ID == "" || ev.Source == "" || ev.Timestamp.IsZero() {
 		return p.PublishAsync(*ev)
