@@ -57,9 +57,12 @@ type Stats struct {
 	// Published counts acknowledged events, duplicates included (with
 	// WithCoreNATS: events handed to the connection).
 	Published uint64
-	// Failed counts publishes sent but not acknowledged: broker or
-	// connection errors, no stream, timeouts, a context that ended while
-	// waiting for the ack, pending async publishes failed by Close.
+	// Failed counts publishes that were not acknowledged: those sent and
+	// failed (broker or connection errors, no stream, timeouts, a context
+	// that ended while waiting for the ack, pending async publishes failed
+	// by Close), and those never sent although the event was valid (a
+	// closed connection, [ErrTooManyPending], a failed subscription for
+	// the acks). [ErrClosed] is not counted.
 	Failed uint64
 	// Invalid counts events rejected before sending: validation, size.
 	Invalid uint64
@@ -386,12 +389,16 @@ func (p *Publisher) release() {
 
 // Close stops the publisher: from now on every publish returns
 // [ErrClosed]. It waits until the publishes in flight are finished, async
-// ones included (each resolves within the default timeout), or until ctx
-// ends; then it fails the async publishes still pending (their Futures
-// resolve with an error: the event may or may not be stored) and removes
-// the publisher's subscription. With [WithCoreNATS] it flushes the
-// connection instead. It does not close the connection. Close may be
-// called more than once; it returns ctx's error if ctx ended first.
+// ones included, or until ctx ends. An async publish may wait up to the
+// default timeout for a slot ([WithMaxPending]), then up to the default
+// timeout and an eighth of it (at most 100 ms more) for its ack, and
+// 2 × 250 ms more when answered "no responders" (each re-send awaits its
+// answer afresh). Then Close fails the async publishes still pending
+// (their Futures resolve with an error: the event may or may not be
+// stored) and removes the publisher's subscription. With [WithCoreNATS]
+// it flushes the connection instead. It does not close the connection.
+// Close may be called more than once; it returns ctx's error if ctx
+// ended first.
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed.Store(true)
