@@ -48,14 +48,16 @@ func TestNewIDIsV7AndIncreasing(t *testing.T) {
 	}
 	wg.Wait()
 	seen := make(map[string]bool, goroutines*each)
-	before := time.Now().Add(-time.Minute).UnixMilli()
+	// The embedded time is the clock's (or just above the ID before it):
+	// not a minute behind, not a second ahead.
+	before, after := time.Now().Add(-time.Minute).UnixMilli(), time.Now().Add(time.Second).UnixMilli()
 	for _, list := range ids {
 		for i, id := range list {
 			u, err := uuid.Parse(id)
 			if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || len(id) != 36 {
 				t.Fatalf("id %q: version %v, variant %v, %v", id, u.Version(), u.Variant(), err)
 			}
-			if sec, nsec := u.Time().UnixTime(); sec*1000+nsec/1e6 < before {
+			if sec, nsec := u.Time().UnixTime(); sec*1000+nsec/1e6 < before || sec*1000+nsec/1e6 > after {
 				t.Fatalf("id %q carries time %v", id, time.Unix(sec, nsec))
 			}
 			if seen[id] {
