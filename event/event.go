@@ -1,16 +1,15 @@
 package event
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/arrwdb/arrwcdc/subjects"
 )
@@ -73,76 +72,18 @@ func New(typ, libraryID string, data any) (Event, error) {
 	return ev, ev.Validate()
 }
 
-// NewID returns a new UUIDv7 (time-ordered) string: 48 bits of Unix
-// milliseconds, then 12 bits of sub-millisecond time that also serve as a
-// counter, so that the IDs of one process strictly increase (RFC 9562
-// §6.2, method 3, as github.com/google/uuid does), then 62 random bits
-// from crypto/rand.
-//
-// It is written out here rather than taken from uuid.NewV7, which cost
-// about three times as much on the publish path: a heap-allocated array
-// for io.ReadFull, a crypto/rand read and a mutex each, and a second pass
-// to format the string. The random bits are read from crypto/rand 512
-// bytes at a time.
+// NewID returns a new UUIDv7 (time-ordered) string from
+// github.com/google/uuid: 48 bits of Unix milliseconds, then 12 bits of
+// sub-millisecond time that the library keeps increasing within the
+// process (RFC 9562 §6.2, method 3), so that the IDs of one process
+// strictly increase, then random bits. Should the random source fail, it
+// returns a random (version 4) UUID instead.
 func NewID() string {
-	var u [16]byte
-	randomBits(u[8:])
-	ms, seq := v7Time()
-	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	u[6], u[7] = 0x70|byte(seq>>8)&0x0f, byte(seq)
-	u[8] = 0x80 | u[8]&0x3f // variant 10
-	const hex = "0123456789abcdef"
-	var s [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[j] = '-'
-			j++
-		}
-		s[j], s[j+1] = hex[c>>4], hex[c&0x0f]
-		j += 2
+	id, err := uuid.NewV7()
+	if err != nil { // only if the random source fails
+		return uuid.NewString()
 	}
-	return string(s[:])
-}
-
-// random is a buffer of crypto/rand output that NewID takes its random
-// bits from: one read for 64 IDs.
-var random struct {
-	sync.Mutex
-	buf  [512]byte
-	next int // index of the first unused byte; len(buf) when used up
-}
-
-func init() { random.next = len(random.buf) }
-
-// randomBits fills b (at most 512 bytes) with crypto/rand output.
-func randomBits(b []byte) {
-	random.Lock()
-	if random.next+len(b) > len(random.buf) {
-		_, _ = rand.Read(random.buf[:]) // never fails since Go 1.24: it crashes the program instead
-		random.next = 0
-	}
-	random.next += copy(b, random.buf[random.next:])
-	random.Unlock()
-}
-
-// lastV7 is the last (milliseconds << 12 | sub-millisecond sequence) that
-// NewID used.
-var lastV7 atomic.Int64
-
-// v7Time returns the current Unix milliseconds and 12 bits of the
-// millisecond's fraction (in units of 256 ns), each pair above the one
-// returned before, even when the clock stands still or steps back.
-func v7Time() (ms, seq int64) {
-	nano := time.Now().UnixNano()
-	now := nano/1e6<<12 | (nano%1e6)>>8
-	for {
-		last := lastV7.Load()
-		next := max(now, last+1)
-		if lastV7.CompareAndSwap(last, next) {
-			return next >> 12, next & 0xfff
-		}
-	}
+	return id.String()
 }
 
 // Validate reports the first problem that makes ev unfit for the bus. An

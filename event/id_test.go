@@ -87,13 +87,14 @@ func BenchmarkAppendTime(b *testing.B) {
 	}
 }
 
-// TestIDAndTimeAllocBudgets: NewID allocates its string only; AppendTime
-// nothing.
+// TestIDAndTimeAllocBudgets: NewID allocates uuid's 16-byte array (it
+// escapes into the io.Reader the random bits are read through) and the
+// string, with or without -race; AppendTime nothing.
 func TestIDAndTimeAllocBudgets(t *testing.T) {
 	tm := event.Now()
 	buf := make([]byte, 0, 64)
 	allocs.Check(t,
-		allocs.Budget{Name: "NewID", Max: 1, Fn: func() { _ = event.NewID() }},
+		allocs.Budget{Name: "NewID", Max: 2, Fn: func() { _ = event.NewID() }},
 		allocs.Budget{Name: "AppendTime", Max: 0, Fn: func() { buf = event.AppendTime(buf[:0], tm) }},
 	)
 }
