@@ -10,7 +10,8 @@ import (
 
 // tryWriter returns a function that writes to nc's socket with one
 // non-blocking attempt (what the socket takes: all, part or nothing), or
-// nil if nc has no socket to write so.
+// nil if nc has no socket to write so. The function is not safe for
+// concurrent use: the batchConn calls it under its lock.
 func tryWriter(nc net.Conn) func([]byte) (int, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -20,24 +21,45 @@ func tryWriter(nc net.Conn) func([]byte) (int, error) {
 	if err != nil {
 		return nil
 	}
-	return func(b []byte) (n int, err error) {
-		rerr := raw.Write(func(fd uintptr) bool {
-			for {
-				n, err = syscall.Write(int(fd), b)
-				if !errors.Is(err, syscall.EINTR) {
-					return true // one attempt: never wait for the socket
-				}
-			}
-		})
-		if n < 0 {
-			n = 0
+	t := &rawTry{raw: raw}
+	t.attemptFn = t.attempt // made once: a closure per write cost an allocation a frame
+	return t.write
+}
+
+// rawTry is one socket's non-blocking write, with what an attempt needs
+// kept in fields rather than captured by a closure made for every write.
+type rawTry struct {
+	raw       syscall.RawConn
+	attemptFn func(fd uintptr) bool
+	b         []byte
+	n         int
+	err       error
+}
+
+func (t *rawTry) write(b []byte) (int, error) {
+	t.b = b
+	rerr := t.raw.Write(t.attemptFn)
+	n, err := t.n, t.err
+	t.b, t.n, t.err = nil, 0, nil
+	if n < 0 {
+		n = 0
+	}
+	if errors.Is(err, syscall.EAGAIN) {
+		err = nil // the socket is full: nothing taken
+	}
+	if rerr != nil {
+		err = rerr // closed
+	}
+	return n, err
+}
+
+// attempt writes once (again only if interrupted): it never waits for the
+// socket.
+func (t *rawTry) attempt(fd uintptr) bool {
+	for {
+		t.n, t.err = syscall.Write(int(fd), t.b)
+		if !errors.Is(t.err, syscall.EINTR) {
+			return true
 		}
-		if errors.Is(err, syscall.EAGAIN) {
-			err = nil // the socket is full: nothing taken
-		}
-		if rerr != nil {
-			err = rerr // closed
-		}
-		return n, err
 	}
 }
