@@ -423,14 +423,20 @@ func TestClusterTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Either node may lead the stream and republish: both must know of
+	// the subscription (NumSubscriptions counted the system's own, so it
+	// never waited).
+	const subject = "events.library.l1.document.added"
 	testnats.Eventually(t, 10*time.Second, func() error {
-		if nodes[0].Server().NumSubscriptions() == 0 {
-			return errors.New("no interest yet")
+		for _, n := range nodes {
+			if !n.Server().GlobalAccount().SubscriptionInterest("live." + subject) {
+				return fmt.Errorf("%s: no interest in live.%s yet", n.Server().Name(), subject)
+			}
 		}
 		return nil
 	})
 	js := testnats.JetStream(t, testnats.Conn(t, nodes[0].ClientURL()))
-	publishEvent(t, js, "events.library.l1.document.added")
+	publishEvent(t, js, subject)
 	if _, err := sub.NextMsg(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
