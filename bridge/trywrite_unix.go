@@ -10,11 +10,20 @@ import (
 
 // tryWriter returns a function that writes to nc's socket with one
 // non-blocking attempt (what the socket takes: all, part or nothing), or
-// nil if nc has no socket to write so. The function is not safe for
-// concurrent use: the batchConn calls it under its lock.
+// nil if nc has no socket to write so. Only the exact types of net's own
+// connections qualify: any other syscall.Conn (a *tls.Conn does not
+// implement it, but a listener's wrapper that embeds a *net.TCPConn
+// does) may have a Write of its own that a raw write would bypass. The
+// function is not safe for concurrent use: the batchConn calls it under
+// its lock.
 func tryWriter(nc net.Conn) func([]byte) (int, error) {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	var sc syscall.Conn
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
 		return nil
 	}
 	raw, err := sc.SyscallConn()
