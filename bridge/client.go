@@ -98,8 +98,8 @@ func (cl *client) wants(f *frame) bool {
 
 // offer queues f without blocking, and pokes the writer if poke is set
 // (otherwise the caller does, with pokeIfQueued or writeNow) or if the
-// queue is half full: a room that defers its pokes never makes a client
-// overflow for it. A full queue (in bytes,
+// queue nears its bound (nearFull): a room that defers its pokes never
+// makes a client overflow for it. A full queue (in bytes,
 // or frames if bounded so) drops the oldest frames until f fits while
 // catching up (silently) or under drop_oldest (reported by a gap frame);
 // otherwise it marks the client slow, and pokes the writer to close it.
@@ -135,7 +135,7 @@ func (cl *client) offer(f *frame, poke bool) {
 	}
 	cl.q.push(f, maxFrames)
 	var spawn bool
-	if (poke || cl.q.halfFull(maxFrames, maxBytes)) && !cl.catching {
+	if (poke || cl.q.nearFull(f, maxFrames, maxBytes)) && !cl.catching {
 		spawn = cl.pokeLocked()
 	}
 	cl.mu.Unlock()

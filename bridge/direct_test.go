@@ -261,21 +261,56 @@ func TestRoomPokesWhenMoreWait(t *testing.T) {
 	}
 }
 
-// TestDeferredPokesNeverOverflow: with a queue bound below maxUnpoked
-// frames, a room that defers its pokes still pokes a client whose queue
-// is half full, so that it is never closed as slow for the deferral.
+// TestDeferredPokesNeverOverflow: a room that defers its pokes pokes a
+// client whose queue nears its bound early enough that the client is
+// never closed as slow for the deferral: here its writer runs only one
+// frame after it was poked (it holds the writer's role, so a poke only
+// marks work), and the room queues three times the bound, in frames or
+// in bytes with frames larger than a quarter of it.
 func TestDeferredPokesNeverOverflow(t *testing.T) {
-	r, clients, trs := directRoom(t, 1, Config{ClientQueue: 8})
-	r.queue(waitingSub(t), 1, 4)
-	testnats.Eventually(t, 5*time.Second, func() error {
-		defer trs[0].lock()()
-		if !slices.Equal(trs[0].blocking, seqs(1, 4)) {
-			return fmt.Errorf("written %v", trs[0].blocking)
-		}
-		return nil
-	})
-	if clients[0].kicked.Load() {
-		t.Fatal("closed as slow")
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		size int
+	}{
+		{"frames", Config{ClientQueue: 8}, 2},
+		{"bytes", Config{ClientQueueBytes: 3000}, 1100},
+		{"bytes small frames", Config{ClientQueueBytes: 3000}, 300},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, clients, _ := directRoom(t, 1, c.cfg)
+			cl := clients[0]
+			cl.mu.Lock()
+			cl.running = true // the writer's role: pokes only mark work
+			cl.mu.Unlock()
+			defer func() {
+				cl.mu.Lock()
+				cl.running = false
+				cl.mu.Unlock()
+			}()
+			sub := waitingSub(t)
+			poked, writes := false, 0
+			for seq := uint64(1); seq <= 3*max(uint64(c.cfg.ClientQueue), uint64(c.cfg.ClientQueueBytes)/uint64(c.size)); seq++ {
+				r.fmu.Lock()
+				r.fanoutQueued(&frame{buf: make([]byte, c.size), seq: seq, typ: &typeStats{}})
+				r.fmu.Unlock()
+				r.pokeUnlessMore(&nats.Msg{Sub: sub})
+				if cl.kicked.Load() {
+					t.Fatalf("closed as slow at seq %d", seq)
+				}
+				cl.mu.Lock()
+				if poked { // the writer poked at the frame before runs now
+					for cl.q.pop() != nil {
+					}
+					writes++
+				}
+				poked, cl.work = cl.work, false
+				cl.mu.Unlock()
+			}
+			if writes == 0 {
+				t.Fatal("never poked")
+			}
+		})
 	}
 }
 

@@ -505,10 +505,16 @@ type frameRing struct {
 func (q *frameRing) len() int            { return q.size }
 func (q *frameRing) full(limit int) bool { return q.size >= limit }
 
-// halfFull reports whether the ring holds at least half of maxFrames
-// frames or of maxBytes bytes (either <= 0: no such bound).
-func (q *frameRing) halfFull(maxFrames int, maxBytes int64) bool {
-	return (maxFrames > 0 && 2*q.size >= maxFrames) || (maxBytes > 0 && 2*q.bytes >= maxBytes)
+// nearFull reports, after f was pushed, whether the ring holds at least
+// half of maxFrames frames or of maxBytes bytes, or would not take two
+// more frames of f's size (either bound <= 0: no such bound). Half full
+// alone is not enough when frames are larger than a quarter of maxBytes:
+// the next frame would then overflow before a writer poked now had run.
+// (In frames, half full comes no later than that.)
+func (q *frameRing) nearFull(f *frame, maxFrames int, maxBytes int64) bool {
+	n := int64(len(f.buf))
+	return (maxFrames > 0 && 2*q.size >= maxFrames) ||
+		(maxBytes > 0 && (2*q.bytes >= maxBytes || q.bytes+2*n > maxBytes))
 }
 
 // fits reports whether f may be pushed with at most maxFrames frames and
