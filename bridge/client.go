@@ -298,6 +298,7 @@ type writer struct {
 	rp       *replayer // the replay, until finish waits for it
 	items    <-chan storedItem
 	owes     bool // a direct write left bytes for end to write
+	failed   bool // a direct write failed: the writer ends the client
 }
 
 // errNoDirect: the transport writes from its client's writer only.
@@ -443,19 +444,17 @@ func (cl *client) writeNow() {
 	cl.work = false
 	cl.mu.Unlock()
 	done, ok := w.flushNow()
-	if !ok {
-		cl.end()
-		cl.writers.Done()
-		return
-	}
 	cl.mu.Lock()
-	if done && !cl.work && !cl.ended && cl.q.len() == 0 {
+	if ok && done && !cl.work && !cl.ended && cl.q.len() == 0 {
 		cl.running = false
 		cl.mu.Unlock()
 		cl.writers.Done()
 		return
 	}
-	cl.work = true // the writer's goroutine takes over the role
+	// The writer's goroutine takes over the role; if the write failed,
+	// it ends the client (w.failed), so that the room never waits for
+	// the connection to close.
+	cl.work = true
 	cl.mu.Unlock()
 	go cl.write()
 }
@@ -463,7 +462,7 @@ func (cl *client) writeNow() {
 // step does what the client needs now; false: the client is over.
 func (w *writer) step() bool {
 	cl, t, b := w.cl, w.t, w.cl.b
-	if w.st != nil && !w.hello() {
+	if w.failed || (w.st != nil && !w.hello()) {
 		return false
 	}
 	select {
@@ -605,7 +604,8 @@ func (w *writer) flushQueue() bool {
 // flushNow is flushQueue written with tryBegin and tryEnd, on a room's
 // goroutine (writeNow): done is false if the writer is to go on (the
 // transport could not write now, bytes were left, or more frames are
-// queued); ok is false when the client is finished.
+// queued); ok is false when the write failed: the writer's goroutine is
+// to end the client (w.failed).
 func (w *writer) flushNow() (done, ok bool) {
 	cl := w.cl
 	if !w.t.tryBegin() {
@@ -624,6 +624,7 @@ func (w *writer) flushNow() (done, ok bool) {
 	w.owes = !done
 	w.count(sent)
 	if joinErr(err, terr) != nil {
+		w.failed = true
 		return false, false
 	}
 	return done && !more, true

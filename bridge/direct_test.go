@@ -2,8 +2,11 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +28,8 @@ type directTransport struct {
 	blocking []uint64 // event seqs written by end
 	owed     bool     // a tryEnd left bytes that end has not written yet
 	owedEnds int      // ends that wrote what a tryEnd left
+	fail     bool     // tryEnd fails
+	dropped  string   // the stack of the goroutine that called drop
 	order    []uint64 // every event seq, in the order it reached the socket
 }
 
@@ -70,6 +75,9 @@ func (t *directTransport) tryEnd() (bool, error) {
 	defer t.mu.Unlock()
 	t.direct = append(t.direct, t.batch...)
 	t.order = append(t.order, t.batch...) // in the socket, or owed before anything else
+	if t.fail {
+		return false, errors.New("write failed")
+	}
 	if t.short > 0 {
 		t.short--
 		t.owed = true
@@ -78,12 +86,16 @@ func (t *directTransport) tryEnd() (bool, error) {
 	return true, nil
 }
 
-func (*directTransport) keepAlive() error               { return nil }
-func (*directTransport) closeSlow(string)               {}
-func (*directTransport) goingAway()                     {}
-func (*directTransport) expired()                       {}
-func (*directTransport) gone() <-chan struct{}          { return nil }
-func (*directTransport) drop()                          {}
+func (*directTransport) keepAlive() error      { return nil }
+func (*directTransport) closeSlow(string)      {}
+func (*directTransport) goingAway()            {}
+func (*directTransport) expired()              {}
+func (*directTransport) gone() <-chan struct{} { return nil }
+func (t *directTransport) drop() {
+	buf := make([]byte, 64<<10)
+	buf = buf[:runtime.Stack(buf, false)]
+	t.set(func(t *directTransport) { t.dropped = string(buf) })
+}
 func (t *directTransport) lock() func()                 { t.mu.Lock(); return t.mu.Unlock }
 func (t *directTransport) set(f func(*directTransport)) { defer t.lock()(); f(t) }
 
@@ -198,6 +210,34 @@ func TestRoomDirectLeftovers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRoomDirectWriteFails: when its direct write fails, the room hands
+// the client to its writer's goroutine, which ends it (closing a
+// WebSocket waits for its reader): the room never drops the connection
+// itself.
+func TestRoomDirectWriteFails(t *testing.T) {
+	r, clients, trs := directRoom(t, 2)
+	trs[0].set(func(tr *directTransport) { tr.fail = true })
+	r.live(1)
+	testnats.Eventually(t, 5*time.Second, func() error {
+		clients[0].mu.Lock()
+		defer clients[0].mu.Unlock()
+		if !clients[0].ended || clients[0].running {
+			return fmt.Errorf("ended %v, writer runs %v", clients[0].ended, clients[0].running)
+		}
+		return nil
+	})
+	trs[0].set(func(tr *directTransport) {
+		if tr.dropped == "" || strings.Contains(tr.dropped, "pokeUnlessMore") || !strings.Contains(tr.dropped, ".write(") {
+			t.Fatalf("dropped by:\n%s", tr.dropped)
+		}
+	})
+	trs[1].set(func(tr *directTransport) {
+		if !slices.Equal(tr.direct, []uint64{1}) || tr.dropped != "" {
+			t.Fatalf("the other client: direct %v, dropped %q", tr.direct, tr.dropped)
+		}
+	})
 }
 
 // waitingSub is a subscription with two messages pending: a live
