@@ -35,7 +35,8 @@ var batchPool = sync.Pool{New: func() any { return new([]byte) }}
 // queue) and sends them with one system call, so a client with several
 // queued frames gets them in one write. Outside a batch (pings, pongs,
 // close frames), writes go straight through. A batch's write to the
-// socket has a deadline of timeout (if set): a client stuck in it fails
+// socket, and that of bytes a direct write left (whichever write pays
+// them), has a deadline of timeout (if set): a client stuck in it fails
 // the write.
 //
 // A room may also write a batch itself, on its own goroutine
@@ -120,27 +121,33 @@ func appendFrameHeader(b []byte, n int) []byte {
 	}
 }
 
-// payOwedLocked writes the owed bytes, blocking (mu held).
+// payOwedLocked writes the owed bytes, blocking for timeout at most
+// (mu held): a control frame written after a partial direct write pays
+// them under the same deadline as a batch.
 func (c *batchConn) payOwedLocked() error {
 	if len(c.owed) == 0 {
 		return nil
 	}
-	_, c.err = c.Conn.Write(c.owed)
+	c.err = c.writeLocked(c.owed)
 	c.owed = nil
 	return c.err
 }
 
+// writeLocked writes b with a deadline of timeout (if set).
+func (c *batchConn) writeLocked(b []byte) error {
+	if c.timeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
+	_, err := c.Conn.Write(b)
+	if c.timeout > 0 && err == nil {
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+	}
+	return err
+}
+
 func (c *batchConn) flushLocked() error {
-	if c.err == nil && (len(c.owed) > 0 || len(*c.buf) > 0) {
-		if c.timeout > 0 {
-			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-		}
-		if c.payOwedLocked() == nil && len(*c.buf) > 0 {
-			_, c.err = c.Conn.Write(*c.buf)
-		}
-		if c.timeout > 0 && c.err == nil {
-			_ = c.Conn.SetWriteDeadline(time.Time{})
-		}
+	if c.err == nil && c.payOwedLocked() == nil && len(*c.buf) > 0 {
+		c.err = c.writeLocked(*c.buf)
 	}
 	*c.buf = (*c.buf)[:0]
 	return c.err

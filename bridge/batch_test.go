@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // countConn records each Write it gets.
@@ -244,4 +245,43 @@ func TestBatchConnTryBusy(t *testing.T) {
 		t.Fatal("tryBegin failed once the write was done")
 	}
 	_, _ = c.tryEnd()
+}
+
+// deadlineConn records, for each Write, whether a write deadline was set.
+type deadlineConn struct {
+	net.Conn
+	deadline time.Time
+	writes   []bool // a deadline was set
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error { c.deadline = t; return nil }
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, !c.deadline.IsZero())
+	return len(p), nil
+}
+
+// TestBatchConnOwedDeadline: bytes a direct write left are written under
+// the write deadline, also when a control frame (a ping, a close frame)
+// is what pays them, outside a batch.
+func TestBatchConnOwedDeadline(t *testing.T) {
+	under := &deadlineConn{}
+	c := &batchConn{Conn: under, timeout: time.Second, try: func(b []byte) (int, error) { return len(b) / 2, nil }}
+	c.tryBegin()
+	_ = c.frame([]byte("owed in part"))
+	if done, err := c.tryEnd(); done || err != nil {
+		t.Fatalf("tryEnd = %v, %v", done, err)
+	}
+	_, _ = c.Write([]byte{0x89, 0}) // a ping: pays what is owed first
+	if len(under.writes) != 2 || !under.writes[0] {
+		t.Fatalf("writes with a deadline: %v, want the owed bytes' with one", under.writes)
+	}
+	if !under.deadline.IsZero() {
+		t.Fatal("deadline left set")
+	}
+	c.begin()
+	_ = c.frame([]byte("batch"))
+	if err := c.end(); err != nil || len(under.writes) != 3 || !under.writes[2] || !under.deadline.IsZero() {
+		t.Fatalf("a batch: %v, writes with a deadline %v, deadline %v", err, under.writes, under.deadline)
+	}
 }
