@@ -221,17 +221,22 @@ func (cl *client) stopCatchingIfWhole() bool {
 	return true
 }
 
-// take removes up to n frames for the writer, and the pending gap.
-func (cl *client) take(batch []*frame, n int) (out []*frame, gapFrom, gapTo uint64, more bool) {
+// take removes up to n frames for the writer, and the pending gap; with
+// maxBytes > 0, it takes no more frames than fit in maxBytes (at least
+// one), and leaves the rest queued, where they are counted.
+func (cl *client) take(batch []*frame, n int, maxBytes int) (out []*frame, gapFrom, gapTo uint64, more bool) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	gapFrom, gapTo = cl.gapFrom, cl.gapTo
 	cl.gapFrom, cl.gapTo = 0, 0
+	taken := 0
 	for len(batch) < n {
-		f := cl.q.pop()
-		if f == nil {
+		f := cl.q.first()
+		if f == nil || (maxBytes > 0 && len(batch) > 0 && taken+len(f.buf) > maxBytes) {
 			break
 		}
+		cl.q.pop()
+		taken += len(f.buf)
 		batch = append(batch, f)
 	}
 	return batch, gapFrom, gapTo, cl.q.len() > 0
@@ -582,7 +587,7 @@ func (w *writer) flushQueue() bool {
 	if q := cl.b.cfg.ClientQueue; q > 0 {
 		n = min(n, q)
 	}
-	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n)
+	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n, 0)
 	defer func() { clear(frames); *bp = frames[:0] }()
 	if len(frames) == 0 && gapTo <= w.lastSent && !w.owes {
 		return true
@@ -617,7 +622,10 @@ func (w *writer) flushNow() (done, ok bool) {
 	if q := cl.b.cfg.ClientQueue; q > 0 {
 		n = min(n, q)
 	}
-	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n)
+	// About maxBatchBytes at most, as a blocking batch writes at once:
+	// what the socket does not take is copied to be owed, outside the
+	// queue's bounds.
+	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n, maxBatchBytes)
 	defer func() { clear(frames); *bp = frames[:0] }()
 	sent, err := w.sendFrames(frames, gapFrom, gapTo)
 	done, terr := w.t.tryEnd()

@@ -240,6 +240,32 @@ func TestRoomDirectWriteFails(t *testing.T) {
 	})
 }
 
+// TestRoomDirectWriteBounded: a direct write takes about maxBatchBytes of
+// queued frames, not the whole queue (what the socket does not take is
+// copied, outside the queue's bounds); the writer writes the rest, in
+// order.
+func TestRoomDirectWriteBounded(t *testing.T) {
+	r, clients, trs := directRoom(t, 1)
+	const size, n = 20 << 10, 9
+	sub := waitingSub(t)
+	for seq := uint64(1); seq < n; seq++ {
+		r.fmu.Lock()
+		r.fanoutQueued(&frame{buf: make([]byte, size), seq: seq, typ: &typeStats{}})
+		r.fmu.Unlock()
+		r.pokeUnlessMore(&nats.Msg{Sub: sub})
+	}
+	r.fmu.Lock()
+	r.fanoutQueued(&frame{buf: make([]byte, size), seq: n, typ: &typeStats{}})
+	r.fmu.Unlock()
+	r.pokeUnlessMore(&nats.Msg{}) // nothing more waits: a direct write
+	idle(t, clients[0])
+	trs[0].set(func(tr *directTransport) {
+		if len(tr.direct) == 0 || len(tr.direct)*size > maxBatchBytes || !slices.Equal(tr.order, seqs(1, n)) {
+			t.Fatalf("direct %v, by the writer %v, order %v", tr.direct, tr.blocking, tr.order)
+		}
+	})
+}
+
 // waitingSub is a subscription with two messages pending: a live
 // message handled with it as its Sub has more waiting behind it.
 func waitingSub(t *testing.T) *nats.Subscription {

@@ -190,7 +190,7 @@ func TestOfferBytes(t *testing.T) {
 	for seq := uint64(1); seq <= 5; seq++ {
 		cl.offer(fr(seq), true)
 	}
-	out, from, to, _ := cl.take(nil, 10)
+	out, from, to, _ := cl.take(nil, 10, 0)
 	if len(out) != 3 || out[0].seq != 3 || from != 1 || to != 2 {
 		t.Fatalf("drop_oldest: %d frames from %d, gap %d-%d", len(out), out[0].seq, from, to)
 	}
