@@ -304,6 +304,9 @@ type writer struct {
 	items    <-chan storedItem
 	owes     bool // a direct write left bytes for end to write
 	failed   bool // a direct write failed: the writer ends the client
+	// owedFrames are the frames of a direct write that left bytes owed:
+	// counted delivered once end wrote them.
+	owedFrames []*frame
 }
 
 // errNoDirect: the transport writes from its client's writer only.
@@ -596,6 +599,11 @@ func (w *writer) flushQueue() bool {
 	sent, err := w.sendFrames(frames, gapFrom, gapTo)
 	err = joinErr(err, w.t.end())
 	w.owes = false
+	if err == nil {
+		w.count(w.owedFrames)
+	}
+	clear(w.owedFrames)
+	w.owedFrames = w.owedFrames[:0]
 	w.count(sent)
 	if err != nil {
 		return false
@@ -630,7 +638,11 @@ func (w *writer) flushNow() (done, ok bool) {
 	sent, err := w.sendFrames(frames, gapFrom, gapTo)
 	done, terr := w.t.tryEnd()
 	w.owes = !done
-	w.count(sent)
+	if done {
+		w.count(sent)
+	} else {
+		w.owedFrames = append(w.owedFrames, sent...) // counted when end wrote them
+	}
 	if joinErr(err, terr) != nil {
 		w.failed = true
 		return false, false

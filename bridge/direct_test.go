@@ -21,16 +21,17 @@ import (
 // direct write (tryEnd) or by the client's writer (end).
 type directTransport struct {
 	mu       sync.Mutex
-	busy     bool     // tryBegin fails
-	short    int      // this many tryEnds leave bytes behind
-	batch    []uint64 // seqs sent since the batch began (0: not an event)
-	direct   []uint64 // event seqs written by tryEnd
-	blocking []uint64 // event seqs written by end
-	owed     bool     // a tryEnd left bytes that end has not written yet
-	owedEnds int      // ends that wrote what a tryEnd left
-	fail     bool     // tryEnd fails
-	dropped  string   // the stack of the goroutine that called drop
-	order    []uint64 // every event seq, in the order it reached the socket
+	busy     bool          // tryBegin fails
+	short    int           // this many tryEnds leave bytes behind
+	batch    []uint64      // seqs sent since the batch began (0: not an event)
+	direct   []uint64      // event seqs written by tryEnd
+	blocking []uint64      // event seqs written by end
+	owed     bool          // a tryEnd left bytes that end has not written yet
+	owedEnds int           // ends that wrote what a tryEnd left
+	fail     bool          // tryEnd fails
+	dropped  string        // the stack of the goroutine that called drop
+	gate     chan struct{} // end waits for it to close (nil: not)
+	order    []uint64      // every event seq, in the order it reached the socket
 }
 
 func (t *directTransport) send(kind frameKind, seq uint64, _ []byte) error {
@@ -49,6 +50,12 @@ func (t *directTransport) begin() {
 }
 
 func (t *directTransport) end() error {
+	t.mu.Lock()
+	gate := t.gate
+	t.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.owed {
@@ -264,6 +271,25 @@ func TestRoomDirectWriteBounded(t *testing.T) {
 			t.Fatalf("direct %v, by the writer %v, order %v", tr.direct, tr.blocking, tr.order)
 		}
 	})
+}
+
+// TestRoomDirectOwedCounted: frames of a direct write that left bytes
+// owed count as delivered only once the writer's end wrote them.
+func TestRoomDirectOwedCounted(t *testing.T) {
+	r, clients, trs := directRoom(t, 1)
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // before directRoom's, which waits for the writer
+	trs[0].set(func(tr *directTransport) { tr.short, tr.gate = 1, gate })
+	r.live(1)
+	if got := r.b.counters.delivered.Load(); got != 0 {
+		t.Fatalf("delivered %d before the owed bytes were written", got)
+	}
+	release()
+	idle(t, clients[0])
+	if got := r.b.counters.delivered.Load(); got != 1 {
+		t.Fatalf("delivered %d once written, want 1", got)
+	}
 }
 
 // waitingSub is a subscription with two messages pending: a live

@@ -265,7 +265,9 @@ type Stats struct {
 	// statistics queue group (summed over bridges under scope=cluster).
 	TotalPublished uint64 `json:"total_published"`
 	// TotalDelivered: event frames written to WebSocket and SSE clients,
-	// replayed ones included.
+	// replayed ones included. A frame counts once all of its bytes were
+	// handed to the client's socket (a frame whose connection failed
+	// before may not count).
 	TotalDelivered uint64 `json:"total_delivered"`
 	// ActiveSubscribers: connected WebSocket and SSE clients.
 	ActiveSubscribers int `json:"active_subscribers"`
