@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -217,6 +218,9 @@ func (c *batchConn) tryEnd() (done bool, err error) {
 		return true, nil
 	}
 	n, err := c.try(b)
+	if h := directHook.Load(); h != nil {
+		(*h)(n, len(b))
+	}
 	if err != nil {
 		c.err = err
 		return false, err
@@ -227,6 +231,10 @@ func (c *batchConn) tryEnd() (done bool, err error) {
 	}
 	return true, nil
 }
+
+// directHook, if set (tests), sees each direct write: n of the len bytes
+// of the batch were written.
+var directHook atomic.Pointer[func(n, len int)]
 
 // batchWriter hands websocket.Accept a batchConn when it hijacks, with
 // small buffers (wsReadBuf, wsWriteBuf) instead of the server's.

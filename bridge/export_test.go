@@ -1,6 +1,10 @@
 package bridge
 
-import "github.com/nats-io/nats.go"
+import (
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+)
 
 // SetLiveHook makes the rooms of b show each live message to f first; f
 // returning false drops it, as if live delivery had lost it. nil removes
@@ -12,3 +16,16 @@ func SetLiveHook(b *Bridge, f func(*nats.Msg) bool) {
 	}
 	b.liveHook.Store(&f)
 }
+
+// directWrites counts the direct writes of every bridge of the test
+// binary (tests are not parallel).
+var directWrites atomic.Int64
+
+func init() {
+	f := func(int, int) { directWrites.Add(1) }
+	directHook.Store(&f)
+}
+
+// DirectWrites is how many direct writes (a room writing to a client's
+// socket itself, batchConn.tryEnd) all bridges of the test binary made.
+func DirectWrites() int64 { return directWrites.Load() }
