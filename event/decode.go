@@ -137,14 +137,8 @@ func (m *members) read(data []byte) bool {
 			i, plain = scanString(data, i)
 		case '{', '[':
 			i = endOfValidValue(data, i, 1) // inside the envelope
-		case 't':
-			i = endOfLiteral(data, i, "true")
-		case 'f':
-			i = endOfLiteral(data, i, "false")
-		case 'n':
-			i = endOfLiteral(data, i, "null")
 		default:
-			i = endOfNumber(data, i)
+			i = endOfScalar(data, i)
 		}
 		if i < 0 {
 			return false

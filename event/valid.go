@@ -62,14 +62,8 @@ value: // a value starts at i
 		goto value
 	case '"':
 		i = endOfValidString(data, i)
-	case 't':
-		i = endOfLiteral(data, i, "true")
-	case 'f':
-		i = endOfLiteral(data, i, "false")
-	case 'n':
-		i = endOfLiteral(data, i, "null")
 	default:
-		i = endOfNumber(data, i)
+		i = endOfScalar(data, i)
 	}
 	if i < 0 {
 		return -1
@@ -127,6 +121,21 @@ key: // a member name starts at i
 func endOfValidString(data []byte, i int) int {
 	end, _ := scanString(data, i)
 	return end
+}
+
+// endOfScalar returns the index just past the literal (true, false, null)
+// or number at data[i], or -1.
+func endOfScalar(data []byte, i int) int {
+	switch data[i] {
+	case 't':
+		return endOfLiteral(data, i, "true")
+	case 'f':
+		return endOfLiteral(data, i, "false")
+	case 'n':
+		return endOfLiteral(data, i, "null")
+	default:
+		return endOfNumber(data, i)
+	}
 }
 
 // endOfLiteral returns the index just past lit at data[i], or -1.
