@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -263,8 +264,7 @@ type runner struct {
 	// measured phase
 	mem0      runtime.MemStats
 	t0        time.Time
-	profiling bool
-	tracing   bool
+	recording []func() // stop the CPU profile and the trace of the measured phase
 }
 
 func runID() string {
@@ -276,14 +276,7 @@ func runID() string {
 func (r *runner) onClose(f func()) { r.closers = append(r.closers, f) }
 
 func (r *runner) close() {
-	if r.profiling {
-		pprof.StopCPUProfile()
-		r.profiling = false
-	}
-	if r.tracing {
-		trace.Stop()
-		r.tracing = false
-	}
+	r.stopRecording()
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		r.closers[i]()
 	}
@@ -369,29 +362,11 @@ func (r *runner) libraries() []string {
 
 // begin starts the measured phase: memory statistics and profiles.
 func (r *runner) begin() error {
-	if r.cfg.CPUProfile != "" {
-		f, err := os.Create(r.cfg.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("bench: cpu profile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("bench: cpu profile: %w", err)
-		}
-		r.profiling = true
-		r.onClose(func() { _ = f.Close() })
+	if err := r.record(r.cfg.CPUProfile, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
+		return err
 	}
-	if r.cfg.Trace != "" {
-		f, err := os.Create(r.cfg.Trace)
-		if err != nil {
-			return fmt.Errorf("bench: trace: %w", err)
-		}
-		if err := trace.Start(f); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("bench: trace: %w", err)
-		}
-		r.tracing = true
-		r.onClose(func() { _ = f.Close() })
+	if err := r.record(r.cfg.Trace, "trace", trace.Start, trace.Stop); err != nil {
+		return err
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&r.mem0)
@@ -399,16 +374,36 @@ func (r *runner) begin() error {
 	return nil
 }
 
+// record starts writing the measured phase into the file path (none if
+// path is empty) with start; stopRecording calls stop.
+func (r *runner) record(path, what string, start func(io.Writer) error, stop func()) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w", what, err)
+	}
+	if err := start(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("bench: %s: %w", what, err)
+	}
+	r.recording = append(r.recording, stop)
+	r.onClose(func() { _ = f.Close() })
+	return nil
+}
+
+// stopRecording stops the CPU profile and the trace, if they run.
+func (r *runner) stopRecording() {
+	for _, stop := range r.recording {
+		stop()
+	}
+	r.recording = nil
+}
+
 // end closes the measured phase into res.
 func (r *runner) end(res *Result) error {
-	if r.profiling {
-		pprof.StopCPUProfile()
-		r.profiling = false
-	}
-	if r.tracing {
-		trace.Stop()
-		r.tracing = false
-	}
+	r.stopRecording()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	res.Mallocs = m.Mallocs - r.mem0.Mallocs
