@@ -130,6 +130,12 @@ func (ev *Event) CheckSubject(subject string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	return ev.CheckParsedSubject(s, subject)
+}
+
+// CheckParsedSubject is [Event.CheckSubject] for a subject already parsed
+// as s, for callers that parsed it to route the message.
+func (ev *Event) CheckParsedSubject(s subjects.Subject, subject string) error {
 	if s.LibraryID != ev.LibraryID {
 		return fmt.Errorf("%w: library_id %q disagrees with subject %q", ErrInvalid, ev.LibraryID, subject)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -189,7 +188,7 @@ func (s *Subscription) handle(worker int, m message) {
 	defer s.pending.Add(-1)
 	ev, err := event.Decode(m.data(), s.opts.maxEventSize)
 	if err == nil {
-		err = checkSubject(&ev, m.subject(), m.subj)
+		err = ev.CheckParsedSubject(m.subj, m.subject())
 	}
 	if err != nil {
 		s.reject(m, err)
@@ -265,19 +264,6 @@ func (s *Subscription) reject(m message, err error) {
 	if s.mode == modeDurable && m.jm != nil {
 		s.settleInvalid(m.jm, err)
 	}
-}
-
-// checkSubject is ev.CheckSubject(subject) for the subject route parsed
-// already as s: it names the event's own library and type. Errors wrap
-// [event.ErrInvalid].
-func checkSubject(ev *event.Event, subject string, s subjects.Subject) error {
-	if s.LibraryID != ev.LibraryID {
-		return fmt.Errorf("%w: library_id %q disagrees with subject %q", event.ErrInvalid, ev.LibraryID, subject)
-	}
-	if entity, action, _ := strings.Cut(ev.Type, "."); entity != s.Entity || action != s.Action {
-		return fmt.Errorf("%w: type %q disagrees with subject %q", event.ErrInvalid, ev.Type, subject)
-	}
-	return nil
 }
 
 // idFromHeader returns the Nats-Msg-Id header as the id of ev, which has
