@@ -1,6 +1,9 @@
 package bridge
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // ackPosition reads the stream sequence and the number of messages still
 // pending from the reply subject of a message a JetStream consumer
@@ -28,8 +31,8 @@ func ackPosition(reply string) (seq, pending uint64, ok bool) {
 	for tok <= pendingAt {
 		field, after, _ := strings.Cut(rest, ".")
 		if tok == seqAt || tok == pendingAt {
-			v, ok := parseUint(field)
-			if !ok {
+			v, err := strconv.ParseUint(field, 10, 64) // no allocation unless it fails
+			if err != nil {
 				return 0, 0, false
 			}
 			if tok == seqAt {
@@ -42,24 +45,4 @@ func ackPosition(reply string) (seq, pending uint64, ok bool) {
 		tok++
 	}
 	return seq, pending, true
-}
-
-// parseUint parses a non-empty decimal uint64 without signs or overflow.
-func parseUint(s string) (uint64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var v uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	return v, true
 }

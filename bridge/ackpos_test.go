@@ -22,9 +22,6 @@ func ackPositionRef(reply string) (seq, pending uint64, ok bool) {
 		return 0, 0, false
 	}
 	num := func(x string) (uint64, bool) {
-		if x == "" || strings.ContainsAny(x, "+-") {
-			return 0, false
-		}
 		v, err := strconv.ParseUint(x, 10, 64)
 		return v, err == nil
 	}

@@ -21,3 +21,11 @@ func TestFrameAllocBudget(t *testing.T) {
 	b.newFrame(&ev, 1) // registers the type's statistics once
 	allocs.Check(t, allocs.Budget{Name: "newFrame", Max: 2, Fn: func() { b.newFrame(&ev, 123456) }})
 }
+
+// TestAckPositionAllocBudget: a replay reads each message's sequence from
+// its ack subject without allocating (jetstream's Metadata builds a struct
+// with three strings and a time).
+func TestAckPositionAllocBudget(t *testing.T) {
+	const reply = "$JS.ACK.EVENTS.replay-cons.1.1234567.1234567.1732579200000000000.99"
+	allocs.Check(t, allocs.Budget{Name: "ackPosition", Max: 0, Fn: func() { ackPosition(reply) }})
+}
