@@ -15,6 +15,15 @@ import (
 // maxBatchFrames bounds the frames written in one round of a writer.
 const maxBatchFrames = 64
 
+// maxBatch is how many frames one write of a client takes at most:
+// maxBatchFrames, or fewer with a smaller frame bound on the queue.
+func (b *Bridge) maxBatch() int {
+	if q := b.cfg.ClientQueue; q > 0 {
+		return min(maxBatchFrames, q)
+	}
+	return maxBatchFrames
+}
+
 // typePattern is one entry of ?types=: entity and action, either "*".
 type typePattern struct{ entity, action string }
 
@@ -146,6 +155,11 @@ func (cl *client) offer(f *frame, poke bool) {
 // not catching up, when the replay's hand-over wakes it).
 func (cl *client) pokeIfQueued() {
 	cl.mu.Lock()
+	cl.pokeIfQueuedLocked()
+}
+
+// pokeIfQueuedLocked is pokeIfQueued with mu held; it unlocks mu.
+func (cl *client) pokeIfQueuedLocked() {
 	var spawn bool
 	if cl.q.len() > 0 && !cl.catching {
 		spawn = cl.pokeLocked()
@@ -439,12 +453,7 @@ func (cl *client) writeNow() {
 	w := cl.w
 	if w == nil || cl.ended || cl.running || cl.catching || cl.q.len() == 0 ||
 		w.st != nil || w.items != nil || w.owes || cl.kicked.Load() || cl.due.Load() {
-		var spawn bool
-		if cl.q.len() > 0 && !cl.catching {
-			spawn = cl.pokeLocked()
-		}
-		cl.mu.Unlock()
-		cl.started(spawn)
+		cl.pokeIfQueuedLocked()
 		return
 	}
 	cl.running = true // the writer's role, as pokeLocked gives it
@@ -586,10 +595,7 @@ func (w *writer) flushQueue() bool {
 	cl := w.cl
 	bp := framesPool.Get().(*[]*frame)
 	defer framesPool.Put(bp)
-	n := maxBatchFrames
-	if q := cl.b.cfg.ClientQueue; q > 0 {
-		n = min(n, q)
-	}
+	n := cl.b.maxBatch()
 	frames, gapFrom, gapTo, more := cl.take((*bp)[:0], n, 0)
 	defer func() { clear(frames); *bp = frames[:0] }()
 	if len(frames) == 0 && gapTo <= w.lastSent && !w.owes {
@@ -626,10 +632,7 @@ func (w *writer) flushNow() (done, ok bool) {
 	}
 	bp := framesPool.Get().(*[]*frame)
 	defer framesPool.Put(bp)
-	n := maxBatchFrames
-	if q := cl.b.cfg.ClientQueue; q > 0 {
-		n = min(n, q)
-	}
+	n := cl.b.maxBatch()
 	// About maxBatchBytes at most, as a blocking batch writes at once:
 	// what the socket does not take is copied to be owed, outside the
 	// queue's bounds.
@@ -681,10 +684,7 @@ func (w *writer) replay(it storedItem, items <-chan storedItem) (live, ok bool) 
 	defer framesPool.Put(bp)
 	sent := (*bp)[:0]
 	defer func() { clear(sent); *bp = sent[:0] }()
-	limit := maxBatchFrames
-	if q := cl.b.cfg.ClientQueue; q > 0 {
-		limit = min(limit, q)
-	}
+	limit := cl.b.maxBatch()
 	w.t.begin()
 	var err error
 	for {
