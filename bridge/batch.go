@@ -31,6 +31,22 @@ const (
 // batchPool recycles batch buffers, so idle clients hold none.
 var batchPool = sync.Pool{New: func() any { return new([]byte) }}
 
+// getBatchBuf takes an empty batch buffer from the pool.
+func getBatchBuf() *[]byte {
+	bp := batchPool.Get().(*[]byte)
+	*bp = (*bp)[:0]
+	return bp
+}
+
+// putBatchBuf gives a batch buffer back, unless a rare large batch grew it
+// past twice the usual size.
+func putBatchBuf(bp *[]byte) {
+	if cap(*bp) <= 2*maxBatchBytes {
+		*bp = (*bp)[:0]
+		batchPool.Put(bp)
+	}
+}
+
 // batchConn is a socket's hijacked connection. The client's writer
 // collects its frames between begin and end (one round of draining its
 // queue) and sends them with one system call, so a client with several
@@ -163,7 +179,7 @@ func (c *batchConn) begin() {
 
 func (c *batchConn) startLocked(direct bool) {
 	c.batching, c.direct = true, direct
-	c.buf = batchPool.Get().(*[]byte)
+	c.buf = getBatchBuf()
 }
 
 // end writes what was collected (after what is owed) and stops
@@ -178,10 +194,7 @@ func (c *batchConn) end() error {
 
 func (c *batchConn) stopLocked() {
 	c.batching, c.direct = false, false
-	if cap(*c.buf) <= 2*maxBatchBytes {
-		*c.buf = (*c.buf)[:0]
-		batchPool.Put(c.buf)
-	}
+	putBatchBuf(c.buf)
 	c.buf = nil
 }
 

@@ -88,17 +88,15 @@ type sseTransport struct {
 	rc      *http.ResponseController
 	ctx     context.Context // the request's: ends when the client goes
 	timeout time.Duration
-	bp      *[]byte // from batchPool between begin and end
-	buf     []byte  // *bp while batching
+	bp      *[]byte // from the batch pool between begin and end
 }
 
 // begin takes a buffer from the pool; end gives it back, so that an idle
 // client holds none.
 func (t *sseTransport) begin() {
 	if t.bp == nil {
-		t.bp = batchPool.Get().(*[]byte)
+		t.bp = getBatchBuf()
 	}
-	t.buf = (*t.bp)[:0]
 }
 
 // send appends one event:
@@ -110,18 +108,18 @@ func (t *sseTransport) begin() {
 func (t *sseTransport) send(kind frameKind, seq uint64, buf []byte) error {
 	switch kind {
 	case kindEvent:
-		t.buf = append(t.buf, "id: "...)
-		t.buf = strconv.AppendUint(t.buf, seq, 10)
-		t.buf = append(t.buf, '\n')
+		*t.bp = append(*t.bp, "id: "...)
+		*t.bp = strconv.AppendUint(*t.bp, seq, 10)
+		*t.bp = append(*t.bp, '\n')
 	case kindConnected:
-		t.buf = append(t.buf, "retry: "...)
-		t.buf = strconv.AppendInt(t.buf, sseRetryMS, 10)
-		t.buf = append(t.buf, "\nevent: connected\n"...)
+		*t.bp = append(*t.bp, "retry: "...)
+		*t.bp = strconv.AppendInt(*t.bp, sseRetryMS, 10)
+		*t.bp = append(*t.bp, "\nevent: connected\n"...)
 	case kindGap:
-		t.buf = append(t.buf, "event: gap\n"...)
+		*t.bp = append(*t.bp, "event: gap\n"...)
 	}
-	t.buf = appendSSEData(t.buf, buf)
-	if len(t.buf) >= maxBatchBytes {
+	*t.bp = appendSSEData(*t.bp, buf)
+	if len(*t.bp) >= maxBatchBytes {
 		return t.flush()
 	}
 	return nil
@@ -130,25 +128,22 @@ func (t *sseTransport) send(kind frameKind, seq uint64, buf []byte) error {
 func (t *sseTransport) end() error {
 	err := t.flush()
 	if t.bp != nil {
-		if cap(t.buf) <= 2*maxBatchBytes {
-			*t.bp = t.buf[:0]
-			batchPool.Put(t.bp)
-		}
-		t.bp, t.buf = nil, nil
+		putBatchBuf(t.bp)
+		t.bp = nil
 	}
 	return err
 }
 
 func (t *sseTransport) flush() error {
-	if len(t.buf) == 0 {
+	if t.bp == nil || len(*t.bp) == 0 {
 		return nil
 	}
 	_ = t.rc.SetWriteDeadline(time.Now().Add(t.timeout))
-	_, err := t.w.Write(t.buf)
+	_, err := t.w.Write(*t.bp)
 	if err == nil {
 		err = t.rc.Flush()
 	}
-	t.buf = t.buf[:0]
+	*t.bp = (*t.bp)[:0]
 	return err
 }
 
@@ -162,7 +157,7 @@ func (t *sseTransport) tryEnd() (bool, error) { return false, errNoDirect }
 // keepAlive writes a comment line, which EventSource ignores.
 func (t *sseTransport) keepAlive() error {
 	t.begin()
-	t.buf = append(t.buf, ": keep-alive\n\n"...)
+	*t.bp = append(*t.bp, ": keep-alive\n\n"...)
 	return t.end()
 }
 
@@ -171,8 +166,8 @@ func (t *sseTransport) keepAlive() error {
 func (t *sseTransport) closeSlow(reason string) {
 	data := append([]byte(`{"type":"close","reason":`), event.AppendString(nil, reason)...)
 	t.begin()
-	t.buf = append(t.buf, "event: close\n"...)
-	t.buf = appendSSEData(t.buf, append(data, '}'))
+	*t.bp = append(*t.bp, "event: close\n"...)
+	*t.bp = appendSSEData(*t.bp, append(data, '}'))
 	_ = t.end()
 }
 
