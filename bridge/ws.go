@@ -164,7 +164,7 @@ func (b *Bridge) serveWS(c *websocket.Conn, bc *batchConn, cl *client, rm *room,
 	defer b.leave(rm, cl)
 	defer b.removeClient(cl)
 	c.SetReadLimit(clientReadLimit)
-	cl.start(&wsTransport{c: c, bc: bc, bridge: b.doneCtx, timeout: b.cfg.WriteTimeout}, st)
+	cl.start(&wsTransport{c: c, bc: bc, bridge: b.doneCtx}, st)
 	if _, _, err := c.Reader(context.Background()); err == nil {
 		_ = c.Close(websocket.StatusPolicyViolation, "unexpected data message")
 	}
@@ -229,10 +229,9 @@ func (b *Bridge) acceptOptions() *websocket.AcceptOptions {
 // with a write deadline (Config.WriteTimeout), so a client stuck in a
 // write fails it and is dropped.
 type wsTransport struct {
-	c       *websocket.Conn
-	bc      *batchConn
-	bridge  context.Context // ends when the bridge shuts down
-	timeout time.Duration
+	c      *websocket.Conn
+	bc     *batchConn      // its timeout is Config.WriteTimeout
+	bridge context.Context // ends when the bridge shuts down
 }
 
 // begin collects the batch's writes into one (batchConn).
@@ -249,7 +248,7 @@ func (t *wsTransport) tryEnd() (done bool, err error) { return t.bc.tryEnd() }
 // keepAlive pings and waits for the pong, for WriteTimeout at most, or
 // until the bridge shuts down.
 func (t *wsTransport) keepAlive() error {
-	ctx, cancel := context.WithTimeout(t.bridge, t.timeout)
+	ctx, cancel := context.WithTimeout(t.bridge, t.bc.timeout)
 	defer cancel()
 	return t.c.Ping(ctx)
 }
