@@ -21,6 +21,7 @@ func TestAllocBudgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject := "events.library." + libID + ".document.added"
+	ts := event.AppendTime(nil, ev.Timestamp)
 	allocs.Check(t,
 		allocs.Budget{Name: "Encode", Max: 1, Fn: func() {
 			if _, err := event.Encode(&ev, 0); err != nil {
@@ -34,6 +35,11 @@ func TestAllocBudgets(t *testing.T) {
 		}},
 		allocs.Budget{Name: "CheckSubject", Max: 0, Fn: func() {
 			if err := ev.CheckSubject(subject); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		allocs.Budget{Name: "ParseTimeBytes", Max: 0, Fn: func() {
+			if _, err := event.ParseTimeBytes(ts); err != nil {
 				t.Fatal(err)
 			}
 		}},

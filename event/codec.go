@@ -162,6 +162,16 @@ func ParseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// ParseTimeBytes is [ParseTime] for bytes, such as a timestamp read out of
+// a frame: the forms Encode writes are read without time.Parse and without
+// allocating.
+func ParseTimeBytes(b []byte) (time.Time, error) {
+	if t, ok := parseWireTime(b); ok {
+		return t, nil
+	}
+	return ParseTime(string(b))
+}
+
 // hasZone reports whether an RFC 3339-ish time ends in Z or ±hh:mm.
 func hasZone(s string) bool {
 	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") {

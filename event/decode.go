@@ -65,7 +65,7 @@ func Decode(data []byte, maxSize int) (Event, error) {
 	ev := Event{Type: builtinType(typ)}
 	ok := false
 	if m.plain[fieldTimestamp] {
-		ev.Timestamp, ok = parseWireTime(ts)
+		ev.Timestamp, ok = parseWireTime(ts[1 : len(ts)-1])
 	}
 	if !ok {
 		var err error
@@ -439,12 +439,11 @@ func scanString(data []byte, i int) (end int, plain bool) {
 	}
 }
 
-// parseWireTime reads the quoted timestamp in the forms Encode and most
+// parseWireTime reads the timestamp (unquoted) in the forms Encode and most
 // RFC 3339 writers use, 2006-01-02T15:04:05Z with an optional fraction of
 // 1 to 9 digits, exactly as [ParseTime] would; ok is false for anything
 // else (ParseTime then decides), including out-of-range fields.
-func parseWireTime(quoted []byte) (t time.Time, ok bool) {
-	s := quoted[1 : len(quoted)-1]
+func parseWireTime(s []byte) (t time.Time, ok bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") || s[len(s)-1] != 'Z' ||
 		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false

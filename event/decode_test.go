@@ -30,3 +30,22 @@ func TestDecodeDataIsolated(t *testing.T) {
 		t.Fatalf("strings after writing to Data: %q, want %q", got, want)
 	}
 }
+
+// FuzzParseTimeBytes: the fast path reads what ParseTime reads, the same
+// way, and defers to it for everything else.
+func FuzzParseTimeBytes(f *testing.F) {
+	for _, s := range []string{
+		"2025-10-27T06:01:00.123456Z", "2025-10-27T06:01:00Z", "2025-10-27T06:01:00.123456789Z",
+		"2025-10-27T06:01:00.000000", "2025-02-30T06:01:00.000000Z", "2025-10-27T24:00:00Z",
+		"2025-10-27T06:01:00+02:00", "0000-01-01T00:00:00Z", "x",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gerr := event.ParseTimeBytes(b)
+		want, werr := event.ParseTime(string(b))
+		if (gerr == nil) != (werr == nil) || !got.Equal(want) || got.Location() != want.Location() {
+			t.Fatalf("ParseTimeBytes(%q) = %v, %v; ParseTime: %v, %v", b, got, gerr, want, werr)
+		}
+	})
+}

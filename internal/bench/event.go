@@ -50,9 +50,8 @@ var (
 )
 
 // frameTimestamp returns the event timestamp in a frame or event JSON, in
-// µs since the epoch: the first "timestamp":"…" field. It parses the
-// publisher's fixed layout (event.TimeLayout) without allocating, and
-// falls back to event.ParseTime for any other.
+// µs since the epoch: the first "timestamp":"…" field (event.ParseTimeBytes:
+// the publisher's layout without allocating).
 func frameTimestamp(b []byte) (int64, bool) {
 	i := bytes.Index(b, tsKey)
 	if i < 0 {
@@ -63,41 +62,10 @@ func frameTimestamp(b []byte) (int64, bool) {
 	if end < 0 {
 		return 0, false
 	}
-	b = b[:end]
-	if us, ok := parseLayout(b); ok {
-		return us, true
-	}
-	t, err := event.ParseTime(string(b))
+	t, err := event.ParseTimeBytes(b[:end])
 	if err != nil {
 		return 0, false
 	}
-	return t.UnixMicro(), true
-}
-
-// parseLayout parses "2006-01-02T15:04:05.000000Z".
-func parseLayout(b []byte) (int64, bool) {
-	if len(b) != len(event.TimeLayout) || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[26] != 'Z' {
-		return 0, false
-	}
-	num := func(s []byte) (int, bool) {
-		n := 0
-		for _, c := range s {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	var v [7]int
-	for i, r := range [7][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}, {20, 26}} {
-		n, ok := num(b[r[0]:r[1]])
-		if !ok {
-			return 0, false
-		}
-		v[i] = n
-	}
-	t := time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], v[6]*1000, time.UTC)
 	return t.UnixMicro(), true
 }
 
