@@ -392,7 +392,8 @@ func (s *Subscription) sweep() {
 	}
 }
 
-// discard drops m, taken from a worker's queue after a hard stop.
+// discard drops m on a hard stop: counted in pending, never handled (taken
+// from a worker's queue, or by route before it reached one).
 func (s *Subscription) discard(m message) {
 	s.pending.Add(-1)
 	s.dropped.Add(1)
