@@ -52,19 +52,7 @@ func TestDirectWritesTaken(t *testing.T) {
 	b := e.bridge(t, func(c *bridge.Config) { c.PingInterval = time.Hour })
 	c := dial(t, b, "/v1/libraries/lib-1/ws")
 	connected(t, c)
-	got := make(chan wsFrame, 1024)
-	rerr := make(chan error, 1)
-	go func() {
-		defer close(got)
-		for {
-			f, err := tryRead(c)
-			if err != nil {
-				rerr <- err
-				return
-			}
-			got <- f
-		}
-	}()
+	got, rerr := readFrames(c, 1024)
 	stop := make(chan struct{})
 	pingErr := make(chan error, 1)
 	go func() {

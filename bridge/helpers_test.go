@@ -180,6 +180,26 @@ func read(t testing.TB, c *websocket.Conn) wsFrame {
 	return f
 }
 
+// readFrames reads c's frames into the first channel (of capacity n) on a
+// goroutine of its own, until a read fails: then it sends the error on the
+// second channel and closes the first. It ends when c is closed (or a read
+// waits longer than wait).
+func readFrames(c *websocket.Conn, n int) (<-chan wsFrame, <-chan error) {
+	frames, failed := make(chan wsFrame, n), make(chan error, 1)
+	go func() {
+		defer close(frames)
+		for {
+			f, err := tryRead(c)
+			if err != nil {
+				failed <- err
+				return
+			}
+			frames <- f
+		}
+	}()
+	return frames, failed
+}
+
 func tryRead(c *websocket.Conn) (wsFrame, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

@@ -44,19 +44,7 @@ func TestIdleClientHoldsNoWriter(t *testing.T) {
 	connected(t, c)
 
 	// Reading answers the pings; each ping runs the writer again.
-	frames := make(chan wsFrame, 4)
-	closed := make(chan error, 1)
-	go func() {
-		defer close(frames)
-		for {
-			f, err := tryRead(c)
-			if err != nil {
-				closed <- err
-				return
-			}
-			frames <- f
-		}
-	}()
+	frames, closed := readFrames(c, 4)
 	waitIdle(t, b, 1) // after the connected frame, between pings
 	testnats.Eventually(t, wait, func() error {
 		if n := pings.Load(); n < 3 {

@@ -47,17 +47,7 @@ func TestSlowConsumer(t *testing.T) {
 	hello := connected(t, stalled) // and no more reads until it is dropped
 	good := dial(t, b, "/v1/libraries/lib-1/ws")
 	connected(t, good)
-	got := make(chan uint64, 4096)
-	go func() {
-		defer close(got)
-		for {
-			f, err := tryRead(good)
-			if err != nil {
-				return
-			}
-			got <- f.Seq
-		}
-	}()
+	got, readErr := readFrames(good, 4096)
 
 	// Publish big events until the stalled client overflows: its socket
 	// buffers fill, then its queue of 8.
@@ -79,9 +69,12 @@ func TestSlowConsumer(t *testing.T) {
 	// The other client of the library got everything, in order.
 	for i, want := range published {
 		select {
-		case seq, ok := <-got:
-			if !ok || seq != want {
-				t.Fatalf("good client, frame %d: seq %d (open %v), want %d", i, seq, ok, want)
+		case f, ok := <-got:
+			if !ok {
+				t.Fatalf("good client, frame %d (seq %d): %v", i, want, <-readErr)
+			}
+			if f.Seq != want {
+				t.Fatalf("good client, frame %d: seq %d, want %d", i, f.Seq, want)
 			}
 		case <-time.After(wait):
 			t.Fatalf("good client: frame %d (seq %d) not received", i, want)
