@@ -5,12 +5,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
-	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/internal/allocs"
-	"github.com/arrwdb/arrwcdc/subjects"
 )
 
 // TestAllocBudgets: a valid core NATS message on its way from the inbox
@@ -18,19 +15,7 @@ import (
 // event.Decode's buffer. The subject is parsed once, in place, and the
 // Delivery goes to the handler by value.
 func TestAllocBudgets(t *testing.T) {
-	ev, err := event.NewDocumentAdded("lib-1", event.DocumentAdded{DocumentID: "d-1", Title: "Attention Is All You Need", NumChunks: 42})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := event.Encode(&ev, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject, err := ev.Subject(subjects.DefaultPrefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nats.MsgIdHdr: {ev.ID}}}
+	msg := documentAddedMsg(t, "lib-1")
 	var handled int
 	s := &Subscription{
 		mode:     modeCore,

@@ -17,21 +17,7 @@ import (
 func BenchmarkPipeline(b *testing.B) {
 	msgs := make([]*nats.Msg, 16) // 16 libraries
 	for i := range msgs {
-		ev, err := event.NewDocumentAdded(fmt.Sprintf("lib-%d", i), event.DocumentAdded{
-			DocumentID: "a1b2c3d4-e5f6-7890-abcd-ef1234567890", Title: "Attention Is All You Need", NumChunks: 42,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		data, err := event.Encode(&ev, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		subj, err := ev.Subject(subjects.DefaultPrefix)
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs[i] = &nats.Msg{Subject: subj, Data: data, Header: nats.Header{nats.MsgIdHdr: {ev.ID}}}
+		msgs[i] = documentAddedMsg(b, fmt.Sprintf("lib-%d", i))
 	}
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("concurrency=%d", n), func(b *testing.B) {
@@ -57,4 +43,25 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 		})
 	}
+}
+
+// documentAddedMsg is the core NATS message a publisher sends for a
+// document.added event of library lib.
+func documentAddedMsg(tb testing.TB, lib string) *nats.Msg {
+	tb.Helper()
+	ev, err := event.NewDocumentAdded(lib, event.DocumentAdded{
+		DocumentID: "a1b2c3d4-e5f6-7890-abcd-ef1234567890", Title: "Attention Is All You Need", NumChunks: 42,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := event.Encode(&ev, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	subj, err := ev.Subject(subjects.DefaultPrefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &nats.Msg{Subject: subj, Data: data, Header: nats.Header{nats.MsgIdHdr: {ev.ID}}}
 }
