@@ -371,7 +371,7 @@ func (p *Publisher) succeed(f *Future, seq uint64, dup bool) {
 	if dup {
 		p.duplicates.Add(1)
 	}
-	f.resolve(Ack{ID: f.id, Seq: seq, Duplicate: dup}, nil)
+	f.resolve(Ack{ID: f.msg.id, Seq: seq, Duplicate: dup}, nil)
 	p.release()
 }
 

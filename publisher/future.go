@@ -8,7 +8,6 @@ import (
 // Future is the outcome of a [Publisher.PublishAsync], available once
 // [Future.Done] is closed. It is safe for concurrent use.
 type Future struct {
-	id   string
 	done chan struct{}
 	ack  Ack   // set before done is closed
 	err  error // set before done is closed
@@ -23,7 +22,7 @@ type Future struct {
 }
 
 // ID is the event's id, known before the ack.
-func (f *Future) ID() string { return f.id }
+func (f *Future) ID() string { return f.msg.id }
 
 // Done is closed when the publish is acknowledged or has failed.
 func (f *Future) Done() <-chan struct{} { return f.done }

@@ -193,12 +193,11 @@ func (p *Publisher) PublishAsync(ev event.Event) (*Future, error) {
 	if !p.acquire() {
 		return nil, ErrClosed
 	}
-	f := &Future{id: ev.ID, done: make(chan struct{})}
+	f := &Future{done: make(chan struct{})}
 	if err := p.prepare(&ev, &f.msg); err != nil {
 		p.release()
 		return nil, err
 	}
-	f.id = ev.ID
 	return p.sendAsync(f)
 }
 
@@ -222,7 +221,7 @@ func (p *Publisher) PublishEncodedAsync(ev *event.Event, data []byte) (*Future, 
 	if !p.acquire() {
 		return nil, ErrClosed
 	}
-	f := &Future{id: ev.ID, done: make(chan struct{})}
+	f := &Future{done: make(chan struct{})}
 	if len(data) > p.maxSize {
 		p.invalid.Add(1)
 		p.release()
