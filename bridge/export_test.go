@@ -29,3 +29,16 @@ func init() {
 // DirectWrites is how many direct writes (a room writing to a client's
 // socket itself, batchConn.tryEnd) all bridges of the test binary made.
 func DirectWrites() int64 { return directWrites.Load() }
+
+// replayConsumers counts the ordered consumers that replays and re-syncs
+// of every bridge of the test binary obtained and did not delete yet.
+var replayConsumers atomic.Int64
+
+func init() {
+	f := func(delta int) { replayConsumers.Add(int64(delta)) }
+	consumerHook.Store(&f)
+}
+
+// ReplayConsumers is how many ordered consumers the bridges of the test
+// binary obtained and have not deleted.
+func ReplayConsumers() int64 { return replayConsumers.Load() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -93,7 +94,10 @@ func (b *Bridge) readStream(ctx context.Context, spec readSpec, fn func(storedIt
 // well; with Consume a replay read 100 000 stored events 10–45% faster
 // (bench --scenario replay, A/B on one machine). fn runs on that
 // goroutine, one message at a time, and may block: the pulls stay bounded
-// by replayPull meanwhile.
+// by replayPull meanwhile. It blocks only while the client's writer is
+// behind; if it blocked for two heartbeats (10 s, as long as a write may
+// take before the client is dropped), the ordered consumer would recreate
+// itself from the last message handled.
 func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem) bool) (next uint64, goOn bool, err error) {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:    spec.filters,
@@ -113,6 +117,9 @@ func (b *Bridge) readOnce(ctx context.Context, spec readSpec, fn func(storedItem
 	cancel()
 	if err != nil {
 		return 0, true, err
+	}
+	if h := consumerHook.Load(); h != nil {
+		(*h)(+1)
 	}
 	defer b.deleteConsumer(cons)
 	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
@@ -205,8 +212,16 @@ func (b *Bridge) deleteConsumer(cons jetstream.Consumer) {
 	defer cancel()
 	if err := b.js.DeleteConsumer(ctx, broker.StreamName, ci.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		b.log.Debug("delete replay consumer", zap.String("consumer", ci.Name), zap.Error(err))
+		return
+	}
+	if h := consumerHook.Load(); h != nil {
+		(*h)(-1)
 	}
 }
+
+// consumerHook, if set (tests), sees each ordered consumer a replay or
+// re-sync obtained (+1) and deleted (-1).
+var consumerHook atomic.Pointer[func(delta int)]
 
 // storedItem parses a message read from the stream.
 func (b *Bridge) storedItem(m jetstream.Msg) (storedItem, error) {
