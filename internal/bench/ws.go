@@ -356,6 +356,12 @@ func (r *runner) fanOut(ctx context.Context, res *Result, libs []string,
 	res.Events, res.PublishErrors = p.acked, p.errors
 	res.addNote(p.note())
 	cs.collect(res, p.perLib)
+	if extra := res.Delivered - res.Expected; extra > 0 && p.errors > 0 {
+		// Expected counts acknowledged events only; a publish that timed
+		// out waiting for its ack may still have been stored, and then
+		// its frames arrive too.
+		res.addNote(fmt.Sprintf("%d frames more than expected: events whose publish failed (an ack timeout) but which the stream stored", extra))
+	}
 	res.LatencyOf = latencyOf
 	return nil
 }
