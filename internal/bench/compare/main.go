@@ -158,6 +158,21 @@ type side struct {
 	values  []float64
 	results []*bench.Result
 	errs    []string
+	// cpu is the embedded broker's CPU time per event of each run, in µs
+	// (addMeasured).
+	cpu []float64
+}
+
+// addMeasured runs one load of n events with f, adds its figure, and the
+// embedded broker's CPU time over it per event: this process's CPU time,
+// since the loads run in other processes.
+func (s *side) addMeasured(n int, f func() (float64, *bench.Result, error)) {
+	t0 := processCPU()
+	v, res, err := f()
+	if d := processCPU() - t0; d > 0 && v > 0 && n > 0 {
+		s.cpu = append(s.cpu, float64(d.Nanoseconds())/1e3/float64(n))
+	}
+	s.add(v, res, err)
 }
 
 func (s *side) add(v float64, res *bench.Result, err error) {
@@ -265,28 +280,44 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 	for run := 1; run <= o.runs; run++ {
 		if o.selected("async") || o.selected("outbox") { // the async peer is the outbox's yardstick too
 			step(fmt.Sprintf("run %d/%d: JetStream async publish", run, o.runs))
-			asyncPeer.add(natsBench(ctx, o, url, "js", "pub", "async", "bench.async", "--stream", "benchasync", "--create", "--purge", "--msgs", itoa(c.async), "--size", size))
+			asyncPeer.addMeasured(c.async, func() (float64, *bench.Result, error) {
+				return natsBench(ctx, o, url, "js", "pub", "async", "bench.async", "--stream", "benchasync", "--create", "--purge", "--msgs", itoa(c.async), "--size", size)
+			})
 		}
 		if o.selected("async") {
 			// The same load carrying what every arrwcdc message carries:
 			// a Nats-Msg-Id the stream tracks (--dedup) and the other six headers.
-			asyncPeerH.add(natsBench(ctx, o, url, append([]string{"js", "pub", "async", "bench.asynch", "--stream", "benchasynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...))
+			asyncPeerH.addMeasured(c.async, func() (float64, *bench.Result, error) {
+				return natsBench(ctx, o, url, append([]string{"js", "pub", "async", "bench.asynch", "--stream", "benchasynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...)
+			})
 		}
 		if o.selected("async") {
 			// And into a stream configured as EVENTS is: RePublish of
 			// every stored message to live.<subject> included.
-			asyncPeerE.add(natsBenchLikeEvents(ctx, o, url, "benchasynce", append([]string{"async", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...))
+			asyncPeerE.addMeasured(c.async, func() (float64, *bench.Result, error) {
+				return natsBenchLikeEvents(ctx, o, url, "benchasynce", append([]string{"async", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...)
+			})
 		}
 		if o.selected("async") {
-			asyncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...)))
+			asyncOurs.addMeasured(c.async, func() (float64, *bench.Result, error) {
+				return ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...))
+			})
 		}
 
 		if o.selected("sync") {
 			step(fmt.Sprintf("run %d/%d: JetStream sync publish", run, o.runs))
-			syncPeer.add(natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size))
-			syncPeerH.add(natsBench(ctx, o, url, append([]string{"js", "pub", "sync", "bench.synch", "--stream", "benchsynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...))
-			syncPeerE.add(natsBenchLikeEvents(ctx, o, url, "benchsynce", append([]string{"sync", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...))
-			syncOurs.add(ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...)))
+			syncPeer.addMeasured(c.sync, func() (float64, *bench.Result, error) {
+				return natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size)
+			})
+			syncPeerH.addMeasured(c.sync, func() (float64, *bench.Result, error) {
+				return natsBench(ctx, o, url, append([]string{"js", "pub", "sync", "bench.synch", "--stream", "benchsynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...)
+			})
+			syncPeerE.addMeasured(c.sync, func() (float64, *bench.Result, error) {
+				return natsBenchLikeEvents(ctx, o, url, "benchsynce", append([]string{"sync", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...)
+			})
+			syncOurs.addMeasured(c.sync, func() (float64, *bench.Result, error) {
+				return ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...))
+			})
 		}
 
 		if o.selected("e2e") {
@@ -366,7 +397,45 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 	}
 	rows = slices.DeleteFunc(rows, func(r row) bool { return !o.selected(r.key) })
 	printTable(w, o, rows, loadBefore, bench.LoadAverage(), time.Since(start))
+	printBrokerCPU(w, []cpuRow{
+		{"nats bench js pub, plain stream", asyncPeer, syncPeer},
+		{"  with arrwcdc's 7 headers and dedup", asyncPeerH, syncPeerH},
+		{"  and into a stream configured as EVENTS (RePublish)", asyncPeerE, syncPeerE},
+		{"arrwcdc bench publish (EVENTS)", asyncOurs, syncOurs},
+	})
 	return nil
+}
+
+// cpuRow is one line of the broker CPU table: a load, async and sync.
+type cpuRow struct {
+	name        string
+	async, sync *side
+}
+
+// printBrokerCPU prints the embedded broker's CPU time per event under
+// each publish load, when any was measured: what the stream's
+// configuration and the messages' headers cost the server, whoever
+// publishes.
+func printBrokerCPU(w io.Writer, rows []cpuRow) {
+	cell := func(s *side) string {
+		if v := median(s.cpu); v > 0 {
+			return fmt.Sprintf("%.1f", v)
+		}
+		return "-"
+	}
+	any := false
+	for _, r := range rows {
+		any = any || len(r.async.cpu) > 0 || len(r.sync.cpu) > 0
+	}
+	if !any {
+		return
+	}
+	fmt.Fprintf(w, "\nBroker CPU per event (the embedded server: this process's CPU time over each load ÷ its events, µs, medians):\n\n")
+	fmt.Fprintf(w, "| %-54s | %8s | %8s |\n", "load", "async", "sync")
+	fmt.Fprintf(w, "|%s|%s|%s|\n", strings.Repeat("-", 56), strings.Repeat("-", 10), strings.Repeat("-", 10))
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %-54s | %8s | %8s |\n", r.name, cell(r.async), cell(r.sync))
+	}
 }
 
 func printTable(w io.Writer, o options, rows []row, before, after string, took time.Duration) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/arrwdb/arrwcdc/broker"
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/internal/bench"
 	"github.com/arrwdb/arrwcdc/internal/testnats"
 	"github.com/arrwdb/arrwcdc/publisher"
 )
@@ -190,5 +192,53 @@ func TestStreamLikeEvents(t *testing.T) {
 	ack, err := js.Publish(t.Context(), likeEventsSubject(name), []byte("{}"))
 	if err != nil || ack.Stream != name {
 		t.Fatalf("publish to the peer's subject: %v, %+v", err, ack)
+	}
+}
+
+func TestAddMeasured(t *testing.T) {
+	if processCPU() == 0 {
+		t.Skip("no process CPU time on this system")
+	}
+	s := &side{}
+	s.addMeasured(1000, func() (float64, *bench.Result, error) {
+		// Burn CPU in this process, as the embedded broker does during a load.
+		t0 := processCPU()
+		x := 0
+		for processCPU()-t0 < 20*time.Millisecond {
+			for i := range 100_000 {
+				x += i
+			}
+		}
+		return float64(x%7 + 1), nil, nil
+	})
+	if len(s.values) != 1 || len(s.cpu) != 1 {
+		t.Fatalf("values %v, cpu %v: want one of each", s.values, s.cpu)
+	}
+	if s.cpu[0] < 20 { // ≥ 20 ms over 1000 events
+		t.Errorf("cpu per event %.1f µs, want ≥ 20", s.cpu[0])
+	}
+	// A failed load (no figure) records no CPU.
+	s.addMeasured(1000, func() (float64, *bench.Result, error) { return 0, nil, errors.New("boom") })
+	if len(s.cpu) != 1 || len(s.errs) != 1 {
+		t.Errorf("after a failed load: cpu %v, errs %v", s.cpu, s.errs)
+	}
+}
+
+func TestPrintBrokerCPU(t *testing.T) {
+	var none bytes.Buffer
+	printBrokerCPU(&none, []cpuRow{{"a", &side{}, &side{}}})
+	if none.Len() != 0 {
+		t.Errorf("nothing measured, printed %q", none.String())
+	}
+	var buf bytes.Buffer
+	printBrokerCPU(&buf, []cpuRow{
+		{"plain", &side{cpu: []float64{5, 4, 6}}, &side{}},
+		{"ours", &side{cpu: []float64{11.25}}, &side{cpu: []float64{100, 104}}},
+	})
+	out := buf.String()
+	for _, want := range []string{"| plain", "5.0 |        - |", "| ours", "11.2 |    102.0 |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
 	}
 }
