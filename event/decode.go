@@ -63,18 +63,20 @@ func Decode(data []byte, maxSize int) (Event, error) {
 		return Event{}, fmt.Errorf("%w: timestamp: missing", ErrInvalid)
 	}
 	ev := Event{Type: builtinType(typ)}
-	ok := false
+	// What the walk established is not checked again: the JSON of data,
+	// whether it is ASCII, a built-in type, the year of a wire timestamp.
+	k := known{typ: ev.Type != "", dataJSON: true, dataASCII: m.dataASCII}
 	if m.plain[fieldTimestamp] {
-		ev.Timestamp, ok = parseWireTime(ts[1 : len(ts)-1])
+		ev.Timestamp, k.year = parseWireTime(ts[1 : len(ts)-1])
 	}
-	if !ok {
+	if !k.year {
 		var err error
 		if ev.Timestamp, err = ParseTime(unquote(ts)); err != nil {
 			return Event{}, err
 		}
 	}
 	ev.ID, ev.LibraryID, ev.Source, ev.Type, ev.Data = m.values(data, ev.Type)
-	if err := ev.validate(true); err != nil {
+	if err := ev.validate(k); err != nil {
 		return Event{}, err
 	}
 	return ev, nil
@@ -94,6 +96,9 @@ type members struct {
 	// notString is the first string member found with a value of another
 	// kind, or -1.
 	notString int
+	// dataASCII: the value of data holds no byte above ASCII (every
+	// string in it is plain); false says nothing.
+	dataASCII bool
 }
 
 // raw returns the value of member f in data, or nil (see members.end).
@@ -131,14 +136,15 @@ func (m *members) read(data []byte) bool {
 		if i >= len(data) {
 			return false
 		}
-		start, plain := i, false
+		start, plain, ascii := i, false, true
 		switch data[i] {
 		case '"':
 			i, plain = scanString(data, i)
+			ascii = plain
 		case '{', '[':
-			i = endOfValidValue(data, i, 1) // inside the envelope
+			i, ascii = endOfValidValue(data, i, 1) // inside the envelope
 		default:
-			i = endOfScalar(data, i)
+			i = endOfScalar(data, i) // ASCII only
 		}
 		if i < 0 {
 			return false
@@ -146,7 +152,7 @@ func (m *members) read(data []byte) bool {
 		if f >= 0 {
 			switch c := data[start]; {
 			case f == fieldData:
-				m.start[f], m.end[f] = start, i
+				m.start[f], m.end[f], m.dataASCII = start, i, ascii
 			case c == 'n': // null: the pointer goes back to nil
 				m.end[f] = 0
 			case c != '"':
@@ -442,7 +448,8 @@ func scanString(data []byte, i int) (end int, plain bool) {
 // parseWireTime reads the timestamp (unquoted) in the forms Encode and most
 // RFC 3339 writers use, 2006-01-02T15:04:05Z with an optional fraction of
 // 1 to 9 digits, exactly as [ParseTime] would; ok is false for anything
-// else (ParseTime then decides), including out-of-range fields.
+// else (ParseTime then decides), including out-of-range fields and the
+// year 0000 (which Validate rejects), so that t is in the years 1-9999.
 func parseWireTime(s []byte) (t time.Time, ok bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") || s[len(s)-1] != 'Z' ||
 		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
@@ -460,7 +467,7 @@ func parseWireTime(s []byte) (t time.Time, ok bool) {
 	}
 	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
 	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
-	if year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return time.Time{}, false
 	}

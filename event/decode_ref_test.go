@@ -101,6 +101,11 @@ var decodeCompat = []string{
 	"{\"type\":\"a.b\",\"library_id\":\"1\",\"timestamp\":\"2025-10-27T06:01:00Z\",\"source\":\"a\xffb\"}",
 	"{\"type\":\"a.b\",\"library_id\":\"1\",\"timestamp\":\"2025-10-27T06:01:00Z\",\"x\xff\":\"\xfe\"}",
 	"{\"type\":\"a.b\",\"library_id\":\"1\",\"timestamp\":\"2025-10-27T06:01:00Z\",\"data\":{\"\xff\":1}}",
+	// Data that is ASCII is not checked for UTF-8 again; any other is.
+	"{\"type\":\"a.b\",\"library_id\":\"1\",\"timestamp\":\"2025-10-27T06:01:00Z\",\"data\":{\"k\":[1,{\"n\":\"\xfe\"}]}}",
+	"{\"type\":\"a.b\",\"library_id\":\"1\",\"timestamp\":\"2025-10-27T06:01:00Z\",\"data\":{\"k\":\"\xc3\xa9\",\"\xc3\xa9\":\"\\u00e9\"}}",
+	"{\"type\":\"a.b\",\"library_id\":\"1\",\"timestamp\":\"2025-10-27T06:01:00Z\",\"data\":{\"k\":\"\\\"\"},\"data\":{\"k\":\"\xed\xa0\x80\"}}",
+	"{\"type\":\"a.b\",\"library_id\":\"1\",\"timestamp\":\"2025-10-27T06:01:00Z\",\"data\":{\"k\":\"\xff\"},\"data\":{\"k\":\"v\"}}",
 	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00Z","source":"\ud800x\udc00\ud83d\ude00\"\\\/\b\f\n\r\t"}`,
 	`{"type":"a.b","library_id":"1","timestamp":"2025-10-27T06:01:00Z","id":"é\u00e9"}`,
 	`{"type":"a\u002eb","library_id":"\u0031","timestamp":"2025-10-27T06:01:00\u005a"}`,

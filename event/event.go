@@ -88,14 +88,28 @@ func NewID() string {
 
 // Validate reports the first problem that makes ev unfit for the bus. An
 // empty ID is allowed (the publisher fills it). Errors wrap [ErrInvalid].
-func (ev *Event) Validate() error { return ev.validate(false) }
+func (ev *Event) Validate() error { return ev.validate(known{}) }
 
-// validate is [Event.Validate]; dataIsJSON says Data is already known to be
-// one valid JSON value (Decode checked the whole input), so only its kind
-// and UTF-8 are left to check.
-func (ev *Event) validate(dataIsJSON bool) error {
-	if err := subjects.ValidateType(ev.Type); err != nil {
-		return fmt.Errorf("%w: type: %w", ErrInvalid, err)
+// known is what a caller of validate has established about the event
+// already, such as Decode while it read it, so that validate does not
+// check it again.
+type known struct {
+	// typ: Type is valid (a built-in type).
+	typ bool
+	// year: a non-zero Timestamp is in the years 1 to 9999 (UTC).
+	year bool
+	// dataJSON: Data is one valid JSON value.
+	dataJSON bool
+	// dataASCII: Data holds no byte above ASCII, so it is valid UTF-8.
+	dataASCII bool
+}
+
+// validate is [Event.Validate] without the checks k says are done.
+func (ev *Event) validate(k known) error {
+	if !k.typ {
+		if err := subjects.ValidateType(ev.Type); err != nil {
+			return fmt.Errorf("%w: type: %w", ErrInvalid, err)
+		}
 	}
 	if err := subjects.ValidateLibraryID(ev.LibraryID); err != nil {
 		return fmt.Errorf("%w: library_id: %w", ErrInvalid, err)
@@ -103,8 +117,10 @@ func (ev *Event) validate(dataIsJSON bool) error {
 	if ev.Timestamp.IsZero() {
 		return fmt.Errorf("%w: timestamp: missing", ErrInvalid)
 	}
-	if y := ev.Timestamp.UTC().Year(); y < 1 || y > 9999 { // the wire form is UTC
-		return fmt.Errorf("%w: timestamp: year %d out of range", ErrInvalid, y)
+	if !k.year {
+		if y := ev.Timestamp.UTC().Year(); y < 1 || y > 9999 { // the wire form is UTC
+			return fmt.Errorf("%w: timestamp: year %d out of range", ErrInvalid, y)
+		}
 	}
 	if err := validText("id", ev.ID); err != nil {
 		return err
@@ -112,16 +128,29 @@ func (ev *Event) validate(dataIsJSON bool) error {
 	if err := validText("source", ev.Source); err != nil {
 		return err
 	}
-	if len(ev.Data) > 0 && (!isObject(ev.Data) || !dataIsJSON && !validJSON(ev.Data)) {
-		return fmt.Errorf("%w: data: must be a JSON object", ErrInvalid)
+	if len(ev.Data) == 0 {
+		return nil
+	}
+	ascii := k.dataASCII
+	if !isObject(ev.Data) {
+		return errDataNotObject
+	}
+	if !k.dataJSON {
+		var ok bool
+		if ok, ascii = validJSON(ev.Data); !ok {
+			return errDataNotObject
+		}
 	}
 	// validJSON, like json.Valid, does not check UTF-8; frames built from
-	// Data go to browsers as WebSocket text, which must be UTF-8.
-	if !utf8.Valid(ev.Data) {
+	// Data go to browsers as WebSocket text, which must be UTF-8. Data
+	// whose strings are all plain is ASCII.
+	if !ascii && !utf8.Valid(ev.Data) {
 		return fmt.Errorf("%w: data: not valid UTF-8", ErrInvalid)
 	}
 	return nil
 }
+
+var errDataNotObject = fmt.Errorf("%w: data: must be a JSON object", ErrInvalid)
 
 // CheckSubject reports whether ev may travel on subject: the subject must
 // parse and name the event's own library and type. Errors wrap [ErrInvalid].

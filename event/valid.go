@@ -7,30 +7,36 @@ const maxDepth = 10000
 // validJSON reports whether data is exactly one JSON value with optional
 // whitespace around it, accepting what json.Valid accepts (any byte from
 // 0x20 up inside strings, UTF-8 or not) and nesting at most [maxDepth]
-// deep.
-func validJSON(data []byte) bool {
-	i := endOfValidValue(data, skipSpace(data, 0), 0)
-	return i >= 0 && skipSpace(data, i) == len(data)
+// deep. ascii reports (when ok) that every string in it is plain (see
+// scanString), so that data holds no byte above ASCII and is valid UTF-8;
+// false says nothing.
+func validJSON(data []byte) (ok, ascii bool) {
+	i, ascii := endOfValidValue(data, skipSpace(data, 0), 0)
+	return i >= 0 && skipSpace(data, i) == len(data), ascii
 }
 
 // endOfValidValue returns the index just past the JSON value starting at
 // data[i], or -1 if there is none there. outer containers are open around
-// it: they count towards [maxDepth]. It does not recurse.
-func endOfValidValue(data []byte, i, outer int) int {
+// it: they count towards [maxDepth]. ascii reports that every string of
+// the value is plain (see scanString): outside strings valid JSON is
+// ASCII, so the value is then ASCII throughout. It does not recurse.
+func endOfValidValue(data []byte, i, outer int) (end int, ascii bool) {
 	// The kind of each open container, a bit each: 1 for an object. The
 	// first 512 levels need no allocation.
 	var small [8]uint64
 	open := small[:]
 	depth := 0 // containers opened here
+	ascii = true
+	plain := true
 
 value: // a value starts at i
 	if i >= len(data) {
-		return -1
+		return -1, false
 	}
 	switch c := data[i]; c {
 	case '{', '[':
 		if outer+depth >= maxDepth {
-			return -1
+			return -1, false
 		}
 		w, b := depth/64, uint(depth%64)
 		if w == len(open) {
@@ -44,7 +50,7 @@ value: // a value starts at i
 		depth++
 		i = skipSpace(data, i+1)
 		if i >= len(data) {
-			return -1
+			return -1, false
 		}
 		if c == '{' {
 			if data[i] == '}' {
@@ -61,21 +67,22 @@ value: // a value starts at i
 		}
 		goto value
 	case '"':
-		i = endOfValidString(data, i)
+		i, plain = scanString(data, i)
+		ascii = ascii && plain
 	default:
 		i = endOfScalar(data, i)
 	}
 	if i < 0 {
-		return -1
+		return -1, false
 	}
 
 end: // a value ended just before i
 	if depth == 0 {
-		return i
+		return i, ascii
 	}
 	i = skipSpace(data, i)
 	if i >= len(data) {
-		return -1
+		return -1, false
 	}
 	switch inObject := open[(depth-1)/64]>>uint((depth-1)%64)&1 == 1; data[i] {
 	case ',':
@@ -86,41 +93,35 @@ end: // a value ended just before i
 		goto value
 	case '}':
 		if !inObject {
-			return -1
+			return -1, false
 		}
 		depth--
 		i++
 		goto end
 	case ']':
 		if inObject {
-			return -1
+			return -1, false
 		}
 		depth--
 		i++
 		goto end
 	}
-	return -1
+	return -1, false
 
 key: // a member name starts at i
 	if i >= len(data) || data[i] != '"' {
-		return -1
+		return -1, false
 	}
-	if i = endOfValidString(data, i); i < 0 {
-		return -1
+	if i, plain = scanString(data, i); i < 0 {
+		return -1, false
 	}
+	ascii = ascii && plain
 	i = skipSpace(data, i)
 	if i >= len(data) || data[i] != ':' {
-		return -1
+		return -1, false
 	}
 	i = skipSpace(data, i+1)
 	goto value
-}
-
-// endOfValidString returns the index just past the string opening at
-// data[i], or -1 if it is not a valid JSON string.
-func endOfValidString(data []byte, i int) int {
-	end, _ := scanString(data, i)
-	return end
 }
 
 // endOfScalar returns the index just past the literal (true, false, null)

@@ -26,22 +26,43 @@ var validJSONCases = []string{
 	"\"0123456789abcdef\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\"", `"01234567"`, `"0123456"`, `"012345678"`,
 }
 
-// TestValidJSON: validJSON agrees with json.Valid, depth limit included.
+// TestValidJSON: validJSON agrees with json.Valid, depth limit included,
+// and calls ASCII only what is.
 func TestValidJSON(t *testing.T) {
 	for _, in := range validJSONCases {
-		if got, want := validJSON([]byte(in)), json.Valid([]byte(in)); got != want {
-			t.Errorf("validJSON(%.80q) = %v, json.Valid says %v", in, got, want)
+		checkValidJSON(t, []byte(in))
+	}
+	// ASCII, also where the strings of a value are: keys, nested values.
+	for _, in := range []string{`{"a":["b",{"c":"d"}],"e":1}`, `"0123456789abcdef"`, `[1,true,null]`} {
+		if ok, ascii := validJSON([]byte(in)); !ok || !ascii {
+			t.Errorf("validJSON(%q) = %v, %v, want true, true", in, ok, ascii)
 		}
 	}
+}
+
+func checkValidJSON(t *testing.T, in []byte) {
+	t.Helper()
+	ok, ascii := validJSON(in)
+	if want := json.Valid(in); ok != want {
+		t.Fatalf("validJSON(%.80q) = %v, json.Valid says %v", in, ok, want)
+	}
+	if ok && ascii && !isASCII(in) {
+		t.Fatalf("validJSON(%.80q) says ASCII", in)
+	}
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func FuzzValidJSON(f *testing.F) {
 	for _, in := range validJSONCases {
 		f.Add([]byte(in))
 	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		if got, want := validJSON(in), json.Valid(in); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", in, got, want)
-		}
-	})
+	f.Fuzz(checkValidJSON)
 }
