@@ -25,7 +25,10 @@ import (
 // goroutine, so mu is never contended; it guards against the late frames
 // of a nats.go client whose callback goroutine outlives the measurement.
 type receiver struct {
-	lib   int
+	lib int
+	// ages says whether to record each frame's age (receipt − event
+	// timestamp); not for a replay, whose events are old by design.
+	ages  bool
 	got   atomic.Int64
 	last  atomic.Int64  // unix ns of the last event received
 	total *atomic.Int64 // all receivers' events, for progress
@@ -54,8 +57,10 @@ func (rc *receiver) serverClosed(why string) {
 func (rc *receiver) event(now time.Time, data []byte, seq uint64) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if ts, ok := frameTimestamp(data); ok {
-		rc.lat.Record(sinceUS(now, ts))
+	if rc.ages {
+		if ts, ok := frameTimestamp(data); ok {
+			rc.lat.Record(sinceUS(now, ts))
+		}
 	}
 	if seq > 0 {
 		if seq <= rc.lastSeq {
@@ -114,7 +119,7 @@ func (cs *clientSet) close() {
 }
 
 func (cs *clientSet) add(lib int) *receiver {
-	rc := &receiver{lib: lib, total: &cs.total, gone: &cs.gone}
+	rc := &receiver{lib: lib, ages: true, total: &cs.total, gone: &cs.gone}
 	cs.recv = append(cs.recv, rc)
 	return rc
 }
@@ -448,6 +453,7 @@ func (r *runner) runReplay(ctx context.Context, res *Result) error {
 	cs := &clientSet{}
 	defer cs.close()
 	rc := cs.add(0)
+	rc.ages = false // stored events: their age says nothing of the replay
 	if err := r.begin(); err != nil {
 		return err
 	}
@@ -473,6 +479,5 @@ func (r *runner) runReplay(ctx context.Context, res *Result) error {
 	res.elapsed = cs.lastEvent().Sub(r.t0)
 	res.Events = p.acked
 	cs.collect(res, p.perLib)
-	res.hist.Reset() // frame age is the age of stored events: meaningless here
 	return nil
 }
