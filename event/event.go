@@ -198,6 +198,15 @@ func validText(field, s string) error {
 	if len(s) > maxTextLen {
 		return fmt.Errorf("%w: %s: longer than %d bytes", ErrInvalid, field, maxTextLen)
 	}
+	// Printable ASCII, as ids and sources are, passes in one pass; a byte
+	// of anything else takes the checks below, in their order.
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+		i++
+	}
+	if i == len(s) {
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%w: %s: not valid UTF-8", ErrInvalid, field)
 	}
