@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -110,6 +111,18 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight bytes at a time up to the next one that may need
+		// escaping (see lookAt).
+		for i+8 <= len(s) {
+			if mask := lookAt(load64(s, i)); mask != 0 {
+				i += bits.TrailingZeros64(mask) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -145,6 +158,27 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// load64 returns the eight bytes of s from i on as a little-endian word.
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// lookAt returns a mask of the bytes of the little-endian word w that a
+// JSON string needs a closer look at: the high bit of a byte is set where
+// it is 0x80 or above, below 0x20, '"' or '\\'. Borrows may also mark
+// bytes above such a byte, never below one, so the lowest mark is a byte
+// to look at, and a word without marks has none.
+func lookAt(w uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	q, b := w^(ones*'"'), w^(ones*'\\')
+	return (w | (w - ones*0x20) | (q - ones) | (b - ones)) & highs
 }
 
 // ParseTime reads an RFC 3339 time, or the zone-less form of the original

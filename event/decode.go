@@ -388,20 +388,11 @@ func hasBackslash(b []byte) bool {
 // escapes nor bytes above ASCII. It reads eight bytes at a time up to the
 // next one that needs a closer look.
 func scanString(data []byte, i int) (end int, plain bool) {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
 	plain = true
 	for j := i + 1; ; {
-		// Skip to the next byte that needs a look: the high bit of a byte
-		// of mask is set where it is 0x80 or above, below 0x20, '"' or
-		// '\\'. Borrows may also mark bytes above such a byte, never below
-		// one, so the lowest mark is a byte to look at.
+		// Skip to the next byte that needs a look (see lookAt).
 		for j+8 <= len(data) {
-			w := binary.LittleEndian.Uint64(data[j:])
-			q, b := w^(ones*'"'), w^(ones*'\\')
-			if mask := (w | (w - ones*0x20) | (q - ones) | (b - ones)) & highs; mask != 0 {
+			if mask := lookAt(binary.LittleEndian.Uint64(data[j:])); mask != 0 {
 				j += bits.TrailingZeros64(mask) / 8
 				break
 			}
