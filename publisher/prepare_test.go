@@ -1,7 +1,9 @@
 package publisher
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/arrwdb/arrwcdc/event"
@@ -28,3 +30,34 @@ func BenchmarkPrepare(b *testing.B) {
 		putMsg(m)
 	}
 }
+
+// TestPrepareTimeAfterEncoding: the ce-time value that prepare writes into
+// the room after the encoded event is the event's time, and stays so when
+// the encoding is appended to (data is capped); also for an event whose
+// escapes outgrow the buffer Encode sized.
+func TestPrepareTimeAfterEncoding(t *testing.T) {
+	p := &Publisher{prefix: "events", source: "app-1", maxSize: event.DefaultMaxSize}
+	for _, source := range []string{"", strings.Repeat(`"`, maxTextLen)} {
+		ev := event.Event{Type: event.TypeDocumentAdded, LibraryID: "lib-1", Source: source,
+			Data: json.RawMessage(`{"k":"v"}`)}
+		var pr prepared
+		if err := p.prepare(&ev, &pr); err != nil {
+			t.Fatal(err)
+		}
+		want, err := event.Encode(&ev, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTime := string(event.AppendTime(nil, ev.Timestamp))
+		if !bytes.Equal(pr.data, want) || pr.time != wantTime || cap(pr.data) != len(pr.data) {
+			t.Fatalf("prepared data %q (cap %d), time %q; want %q, %q", pr.data, cap(pr.data), pr.time, want, wantTime)
+		}
+		_ = append(pr.data, strings.Repeat("x", 64)...)
+		if pr.time != wantTime {
+			t.Fatalf("time %q after an append to data, want %q", pr.time, wantTime)
+		}
+	}
+}
+
+// maxTextLen is event's bound on id and source.
+const maxTextLen = 256

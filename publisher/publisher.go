@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -227,7 +228,7 @@ func (p *Publisher) PublishEncodedAsync(ev *event.Event, data []byte) (*Future, 
 		p.release()
 		return nil, fmt.Errorf("publish: %w: %d bytes, limit %d", event.ErrTooLarge, len(data), p.maxSize)
 	}
-	if err := p.prepareEncoded(ev, data, &f.msg); err != nil {
+	if err := p.prepareEncoded(ev, data, "", &f.msg); err != nil {
 		p.release()
 		return nil, err
 	}
@@ -286,11 +287,18 @@ func (p *Publisher) prepare(ev *event.Event, pr *prepared) error {
 		p.invalid.Add(1)
 		return fmt.Errorf("publish: %w", err)
 	}
-	return p.prepareEncoded(ev, data, pr)
+	// Encode sizes its buffer for the worst case; the ce-time value goes
+	// into the room left after the event (or a buffer of its own if
+	// there is too little), not into an allocation of its own. data is
+	// capped so that nothing appended to it can write over the time.
+	t := event.AppendTime(data[len(data):], ev.Timestamp)
+	ceTime := unsafe.String(unsafe.SliceData(t), len(t))
+	return p.prepareEncoded(ev, data[:len(data):len(data)], ceTime, pr)
 }
 
-// prepareEncoded completes pr for ev, encoded as data.
-func (p *Publisher) prepareEncoded(ev *event.Event, data []byte, pr *prepared) error {
+// prepareEncoded completes pr for ev, encoded as data; ceTime is the
+// ce-time value, or "" to write it here.
+func (p *Publisher) prepareEncoded(ev *event.Event, data []byte, ceTime string, pr *prepared) error {
 	subj, err := ev.Subject(p.prefix)
 	if err != nil { // Encode validated type and library id
 		p.invalid.Add(1)
@@ -300,8 +308,11 @@ func (p *Publisher) prepareEncoded(ev *event.Event, data []byte, pr *prepared) e
 	if ceSource == "" {
 		ceSource = defaultCESource
 	}
-	var tb [len(event.TimeLayout) + 8]byte
-	*pr = prepared{subject: subj, data: data, id: ev.ID, typ: ev.Type, source: ceSource, time: string(event.AppendTime(tb[:0], ev.Timestamp))}
+	if ceTime == "" {
+		var tb [len(event.TimeLayout) + 8]byte
+		ceTime = string(event.AppendTime(tb[:0], ev.Timestamp))
+	}
+	*pr = prepared{subject: subj, data: data, id: ev.ID, typ: ev.Type, source: ceSource, time: ceTime}
 	return nil
 }
 
