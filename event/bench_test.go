@@ -44,3 +44,14 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeShared(b *testing.B) {
+	_, wire := benchEvent(b)
+	b.SetBytes(int64(len(wire)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := event.DecodeShared(wire, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -29,7 +29,18 @@ import (
 // do not match exactly, and timestamps not in the wire's own form go
 // through encoding/json or time.Parse. Data is not checked again. The
 // strings and Data of the event share one allocation (see [members.values]).
-func Decode(data []byte, maxSize int) (Event, error) {
+func Decode(data []byte, maxSize int) (Event, error) { return decode(data, maxSize, false) }
+
+// DecodeShared is [Decode] for callers that own data for good, such as the
+// payload of a received NATS message (nats.go copies each one): the
+// event's Data and its strings refer to data instead of a copy, so that an
+// event whose strings hold no escapes is read without allocating. data must
+// not be modified afterwards while the event or any of its strings is in
+// use; Data is capped, so an append to it copies.
+func DecodeShared(data []byte, maxSize int) (Event, error) { return decode(data, maxSize, true) }
+
+// decode is Decode, or DecodeShared when shared.
+func decode(data []byte, maxSize int, shared bool) (Event, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
 	}
@@ -75,7 +86,7 @@ func Decode(data []byte, maxSize int) (Event, error) {
 			return Event{}, err
 		}
 	}
-	ev.ID, ev.LibraryID, ev.Source, ev.Type, ev.Data = m.values(data, ev.Type)
+	ev.ID, ev.LibraryID, ev.Source, ev.Type, ev.Data = m.values(data, ev.Type, shared)
 	if err := ev.validate(k); err != nil {
 		return Event{}, err
 	}
@@ -183,45 +194,55 @@ func (m *members) read(data []byte) bool {
 // The plain strings and a copy of data share one allocation: data at its
 // start, capped so that appending to it copies, then the strings' bytes,
 // which nothing else refers to and so never change. Keeping any of them
-// keeps the whole (the size of the message).
-func (m *members) values(data []byte, builtin string) (id, libraryID, source, typ string, d json.RawMessage) {
+// keeps the whole (the size of the message). When shared, they are not
+// copied: data and the plain strings are read in place.
+func (m *members) values(data []byte, builtin string, shared bool) (id, libraryID, source, typ string, d json.RawMessage) {
 	dataRaw := m.raw(data, fieldData)
 	if dataRaw != nil && dataRaw[0] == 'n' {
 		dataRaw = nil
 	}
-	n := len(dataRaw)
-	for _, f := range [...]int{fieldID, fieldLibraryID, fieldSource, fieldType} {
-		if m.end[f] != 0 && m.plain[f] && (f != fieldType || builtin == "") {
-			n += m.end[f] - m.start[f] - 2
-		}
-	}
-	var buf []byte // nil: the strings go through unquote
-	if n > 0 {
-		buf = make([]byte, n)
-		k := copy(buf, dataRaw)
+	var buf []byte // nil: the strings go through unquote, or are shared
+	if shared {
 		if dataRaw != nil {
-			d = json.RawMessage(buf[:k:k])
+			d = json.RawMessage(dataRaw[:len(dataRaw):len(dataRaw)])
 		}
-		buf = buf[k:]
+	} else {
+		n := len(dataRaw)
+		for _, f := range [...]int{fieldID, fieldLibraryID, fieldSource, fieldType} {
+			if m.end[f] != 0 && m.plain[f] && (f != fieldType || builtin == "") {
+				n += m.end[f] - m.start[f] - 2
+			}
+		}
+		if n > 0 {
+			buf = make([]byte, n)
+			k := copy(buf, dataRaw)
+			if dataRaw != nil {
+				d = json.RawMessage(buf[:k:k])
+			}
+			buf = buf[k:]
+		}
 	}
-	id, buf = m.text(data, fieldID, buf)
-	libraryID, buf = m.text(data, fieldLibraryID, buf)
-	source, buf = m.text(data, fieldSource, buf)
+	id, buf = m.text(data, fieldID, buf, shared)
+	libraryID, buf = m.text(data, fieldLibraryID, buf, shared)
+	source, buf = m.text(data, fieldSource, buf, shared)
 	typ = builtin
 	if typ == "" {
-		typ, _ = m.text(data, fieldType, buf)
+		typ, _ = m.text(data, fieldType, buf, shared)
 	}
 	return id, libraryID, source, typ, d
 }
 
 // text returns the value of string member f in data ("" when missing or
-// null) and what is left of buf. A plain value is copied to the start of
-// buf, which has room for it unless buf is nil, and read in place; others
-// go through unquote.
-func (m *members) text(data []byte, f int, buf []byte) (string, []byte) {
+// null) and what is left of buf. A plain value is read in place when
+// shared, else copied to the start of buf, which has room for it unless
+// buf is nil, and read there; others go through unquote.
+func (m *members) text(data []byte, f int, buf []byte, shared bool) (string, []byte) {
 	r := m.raw(data, f)
 	if r == nil || len(r) == 2 {
 		return "", buf
+	}
+	if m.plain[f] && shared {
+		return unsafe.String(&r[1], len(r)-2), buf
 	}
 	if !m.plain[f] || buf == nil {
 		return unquote(r), buf

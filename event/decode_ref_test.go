@@ -205,6 +205,11 @@ func compareDecoders(t *testing.T, in []byte) {
 		for i := range buf {
 			buf[i] = 'x'
 		}
+		// DecodeShared reads the same in place, and fails the same way.
+		shared, sharedErr := event.DecodeShared(bytes.Clone(in), maxSize)
+		if (sharedErr == nil) != (gotErr == nil) || sharedErr != nil && sharedErr.Error() != gotErr.Error() {
+			t.Fatalf("DecodeShared(%q, %d) = %v, Decode %v", in, maxSize, sharedErr, gotErr)
+		}
 		if (gotErr == nil) != (wantErr == nil) {
 			t.Fatalf("Decode(%q, %d):\n got %+v, %v\nwant %+v, %v", in, maxSize, got, gotErr, want, wantErr)
 		}
@@ -218,10 +223,17 @@ func compareDecoders(t *testing.T, in []byte) {
 			}
 			continue
 		}
-		if got.ID != want.ID || got.Type != want.Type || got.LibraryID != want.LibraryID || got.Source != want.Source ||
-			!got.Timestamp.Equal(want.Timestamp) || got.Timestamp.Location() != want.Timestamp.Location() ||
-			!bytes.Equal(got.Data, want.Data) || (got.Data == nil) != (want.Data == nil) {
+		if !sameEvent(got, want) {
 			t.Fatalf("Decode(%q):\n got %+v\nwant %+v", in, got, want)
 		}
+		if !sameEvent(shared, want) || cap(shared.Data) != len(shared.Data) {
+			t.Fatalf("DecodeShared(%q, %d):\n got %+v (data cap %d)\nwant %+v", in, maxSize, shared, cap(shared.Data), want)
+		}
 	}
+}
+
+func sameEvent(got, want event.Event) bool {
+	return got.ID == want.ID && got.Type == want.Type && got.LibraryID == want.LibraryID && got.Source == want.Source &&
+		got.Timestamp.Equal(want.Timestamp) && got.Timestamp.Location() == want.Timestamp.Location() &&
+		bytes.Equal(got.Data, want.Data) && (got.Data == nil) == (want.Data == nil)
 }
