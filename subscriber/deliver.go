@@ -186,7 +186,18 @@ func (s *Subscription) work(i int, q <-chan message) {
 // with the server (durable consumers).
 func (s *Subscription) handle(worker int, m message) {
 	defer s.pending.Add(-1)
-	ev, err := event.Decode(m.data(), s.opts.maxEventSize)
+	var ev event.Event
+	var err error
+	if m.nm != nil {
+		// The payload of a core NATS message is the message's own (nats.go
+		// copies each one) and nothing else reads it once the event is
+		// handled: the event reads it in place. A JetStream message may be
+		// dead-lettered after the handler, with its payload as it came, so
+		// its event gets a copy the handler may change.
+		ev, err = event.DecodeShared(m.nm.Data, s.opts.maxEventSize)
+	} else {
+		ev, err = event.Decode(m.data(), s.opts.maxEventSize)
+	}
 	if err == nil {
 		err = ev.CheckParsedSubject(m.subj, m.subject())
 	}
