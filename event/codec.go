@@ -70,9 +70,9 @@ func AppendFields(dst []byte, ev *Event) []byte {
 
 // AppendTime appends t in UTC as [TimeLayout] writes it, the form of the
 // "timestamp" member and of the ce-time header. It writes the fixed
-// layout digit by digit, several times faster than [time.Time.AppendFormat],
-// which it falls back to for years outside 0001-9999 (never valid on the
-// bus).
+// layout two digits at a time, several times faster than
+// [time.Time.AppendFormat], which it falls back to for years outside
+// 0001-9999 (never valid on the bus).
 func AppendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
@@ -82,28 +82,33 @@ func AppendTime(dst []byte, t time.Time) []byte {
 	hour, minute, sec := t.Clock()
 	micro := t.Nanosecond() / 1000
 	var b [len(TimeLayout)]byte
-	put := func(i, v, width int) {
-		for j := i + width - 1; j >= i; j-- {
-			b[j] = byte('0' + v%10)
-			v /= 10
-		}
+	put2 := func(i, v int) { // 0 <= v < 100
+		b[i], b[i+1] = digitPairs[2*v], digitPairs[2*v+1]
 	}
-	put(0, year, 4)
+	put2(0, year/100)
+	put2(2, year%100)
 	b[4] = '-'
-	put(5, int(month), 2)
+	put2(5, int(month))
 	b[7] = '-'
-	put(8, day, 2)
+	put2(8, day)
 	b[10] = 'T'
-	put(11, hour, 2)
+	put2(11, hour)
 	b[13] = ':'
-	put(14, minute, 2)
+	put2(14, minute)
 	b[16] = ':'
-	put(17, sec, 2)
+	put2(17, sec)
 	b[19] = '.'
-	put(20, micro, 6)
+	put2(20, micro/10000)
+	put2(22, micro/100%100)
+	put2(24, micro%100)
 	b[26] = 'Z'
 	return append(dst, b[:]...)
 }
+
+// digitPairs holds 00 to 99, two bytes each.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
 func AppendString(dst []byte, s string) []byte {
