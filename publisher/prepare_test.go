@@ -3,10 +3,12 @@ package publisher
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/subjects"
 )
 
 // BenchmarkPrepare is the publisher's own work per event, without the
@@ -61,3 +63,33 @@ func TestPrepareTimeAfterEncoding(t *testing.T) {
 
 // maxTextLen is event's bound on id and source.
 const maxTextLen = 256
+
+// TestPrepareSubject: the subject prepare builds without validating again
+// is the one subjects.Build gives, for built-in and custom types and a
+// prefix of several tokens; an event Build would refuse is refused before.
+func TestPrepareSubject(t *testing.T) {
+	for _, prefix := range []string{"events", "prod.events"} {
+		p := &Publisher{prefix: prefix, source: "app-1", maxSize: event.DefaultMaxSize}
+		for _, typ := range []string{event.TypeDocumentAdded, "workflow.completed", "a-b_1.c-d_2"} {
+			ev := event.Event{Type: typ, LibraryID: "550e8400-e29b-41d4_A"}
+			var pr prepared
+			if err := p.prepare(&ev, &pr); err != nil {
+				t.Fatal(err)
+			}
+			want, err := subjects.Build(prefix, ev.LibraryID, typ)
+			if err != nil || pr.subject != want {
+				t.Fatalf("subject %q, want %q (%v)", pr.subject, want, err)
+			}
+		}
+		for _, ev := range []event.Event{
+			{Type: "document.added", LibraryID: "a.b"},
+			{Type: "document.added.x", LibraryID: "lib"},
+			{Type: "Document.added", LibraryID: "lib"},
+		} {
+			var pr prepared
+			if err := p.prepare(&ev, &pr); !errors.Is(err, event.ErrInvalid) {
+				t.Fatalf("prepare(%+v) = %v, want ErrInvalid", ev, err)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/subjects"
 )
 
 var (
@@ -228,7 +230,7 @@ func (p *Publisher) PublishEncodedAsync(ev *event.Event, data []byte) (*Future, 
 		p.release()
 		return nil, fmt.Errorf("publish: %w: %d bytes, limit %d", event.ErrTooLarge, len(data), p.maxSize)
 	}
-	if err := p.prepareEncoded(ev, data, "", &f.msg); err != nil {
+	if err := p.prepareEncoded(ev, data, &f.msg); err != nil {
 		p.release()
 		return nil, err
 	}
@@ -287,33 +289,41 @@ func (p *Publisher) prepare(ev *event.Event, pr *prepared) error {
 		p.invalid.Add(1)
 		return fmt.Errorf("publish: %w", err)
 	}
+	// Encode validated the type and the library id, and WithPrefix the
+	// prefix: the subject is built without validating them again, as
+	// subjects.Build (ev.Subject) would.
+	entity, action, _ := strings.Cut(ev.Type, ".")
+	subj := subjects.Subject{Prefix: p.prefix, LibraryID: ev.LibraryID, Entity: entity, Action: action}.String()
 	// Encode sizes its buffer for the worst case; the ce-time value goes
 	// into the room left after the event (or a buffer of its own if
 	// there is too little), not into an allocation of its own. data is
 	// capped so that nothing appended to it can write over the time.
 	t := event.AppendTime(data[len(data):], ev.Timestamp)
 	ceTime := unsafe.String(unsafe.SliceData(t), len(t))
-	return p.prepareEncoded(ev, data[:len(data):len(data)], ceTime, pr)
+	p.fill(pr, ev, subj, data[:len(data):len(data)], ceTime)
+	return nil
 }
 
-// prepareEncoded completes pr for ev, encoded as data; ceTime is the
-// ce-time value, or "" to write it here.
-func (p *Publisher) prepareEncoded(ev *event.Event, data []byte, ceTime string, pr *prepared) error {
+// prepareEncoded completes pr for ev, encoded as data, whose subject it
+// validates. Errors are counted as invalid.
+func (p *Publisher) prepareEncoded(ev *event.Event, data []byte, pr *prepared) error {
 	subj, err := ev.Subject(p.prefix)
-	if err != nil { // Encode validated type and library id
+	if err != nil {
 		p.invalid.Add(1)
 		return fmt.Errorf("publish: %w: %w", event.ErrInvalid, err)
 	}
+	var tb [len(event.TimeLayout) + 8]byte
+	p.fill(pr, ev, subj, data, string(event.AppendTime(tb[:0], ev.Timestamp)))
+	return nil
+}
+
+// fill sets pr to ev's subject, encoding and header values.
+func (p *Publisher) fill(pr *prepared, ev *event.Event, subj string, data []byte, ceTime string) {
 	ceSource := ev.Source
 	if ceSource == "" {
 		ceSource = defaultCESource
 	}
-	if ceTime == "" {
-		var tb [len(event.TimeLayout) + 8]byte
-		ceTime = string(event.AppendTime(tb[:0], ev.Timestamp))
-	}
 	*pr = prepared{subject: subj, data: data, id: ev.ID, typ: ev.Type, source: ceSource, time: ceTime}
-	return nil
 }
 
 // headerKeys are the headers of every message, in the order of outMsg.vals.
