@@ -16,7 +16,9 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z"
 const zonelessLayout = "2006-01-02T15:04:05.999999999"
 
 // Encode validates ev and returns its JSON. maxSize <= 0 means
-// [DefaultMaxSize]. Errors wrap [ErrInvalid] or [ErrTooLarge].
+// [DefaultMaxSize]. Errors wrap [ErrInvalid] or [ErrTooLarge]. The
+// returned slice has 32 bytes of capacity to spare unless strings needed
+// escapes.
 func Encode(ev *Event, maxSize int) ([]byte, error) {
 	if err := ev.Validate(); err != nil {
 		return nil, err
@@ -24,12 +26,31 @@ func Encode(ev *Event, maxSize int) ([]byte, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
 	}
-	// Fixed fields take well under 256 bytes; strings rarely need escapes.
-	buf := AppendJSON(make([]byte, 0, 192+len(ev.ID)+len(ev.LibraryID)+len(ev.Source)+len(ev.Data)), ev)
+	buf := AppendJSON(make([]byte, 0, encodedLen(ev)+encodeSpare), ev)
 	if len(buf) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(buf), maxSize)
 	}
 	return buf, nil
+}
+
+// encodeSpare is the room [Encode] leaves after the event in its buffer
+// when no string needs escapes: room for a few escapes, or for a producer
+// to write something short next to the event without allocating (the
+// publisher's ce-time header value).
+const encodeSpare = 32
+
+// encodedLen is the length of AppendJSON's output for ev when no string
+// needs escapes: the members' names and punctuation, and their values.
+func encodedLen(ev *Event) int {
+	n := len(`{"type":"","library_id":"","timestamp":"","data":}`) + len(TimeLayout) +
+		len(ev.Type) + len(ev.LibraryID) + max(len(ev.Data), len("{}"))
+	if ev.ID != "" {
+		n += len(`"id":"",`) + len(ev.ID)
+	}
+	if ev.Source != "" {
+		n += len(`,"source":""`) + len(ev.Source)
+	}
+	return n
 }
 
 // AppendJSON appends the JSON object of ev to dst without validating it.

@@ -294,10 +294,10 @@ func (p *Publisher) prepare(ev *event.Event, pr *prepared) error {
 	// subjects.Build (ev.Subject) would.
 	entity, action, _ := strings.Cut(ev.Type, ".")
 	subj := subjects.Subject{Prefix: p.prefix, LibraryID: ev.LibraryID, Entity: entity, Action: action}.String()
-	// Encode sizes its buffer for the worst case; the ce-time value goes
-	// into the room left after the event (or a buffer of its own if
-	// there is too little), not into an allocation of its own. data is
-	// capped so that nothing appended to it can write over the time.
+	// The ce-time value goes into the room Encode leaves after the event
+	// (or a buffer of its own if escapes took it), not into an
+	// allocation of its own. data is capped so that nothing appended to
+	// it can write over the time.
 	t := event.AppendTime(data[len(data):], ev.Timestamp)
 	ceTime := unsafe.String(unsafe.SliceData(t), len(t))
 	p.fill(pr, ev, subj, data[:len(data):len(data)], ceTime)

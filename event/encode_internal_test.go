@@ -1,0 +1,40 @@
+package event
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// TestEncodedLen: Encode sizes its buffer exactly, plus encodeSpare, for
+// events whose strings need no escapes, with and without the optional
+// members; escapes only make it grow.
+func TestEncodedLen(t *testing.T) {
+	base := Event{Type: TypeDocumentAdded, LibraryID: "550e8400-e29b-41d4-a716-446655440000",
+		Timestamp: time.Date(2025, 10, 27, 6, 1, 0, 0, time.UTC)}
+	var evs []Event
+	for _, id := range []string{"", "0193f1d2-8c4e-7b3a-9d2f-2c6e5a7b8c9d"} {
+		for _, source := range []string{"", "app-1"} {
+			for _, data := range []json.RawMessage{nil, json.RawMessage(`{}`), json.RawMessage(`{"k":[1,"v"]}`)} {
+				ev := base
+				ev.ID, ev.Source, ev.Data = id, source, data
+				evs = append(evs, ev)
+			}
+		}
+	}
+	for _, ev := range evs {
+		buf, err := Encode(&ev, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := encodedLen(&ev); n != len(buf) || cap(buf) != n+encodeSpare {
+			t.Fatalf("encodedLen(%+v) = %d, encoded %d bytes in a buffer of %d", ev, n, len(buf), cap(buf))
+		}
+	}
+	ev := base
+	ev.Source = `"quoted" \ source`
+	buf, err := Encode(&ev, 0)
+	if err != nil || len(buf) <= encodedLen(&ev) {
+		t.Fatalf("Encode(%+v) = %d bytes, %v; want more than %d", ev, len(buf), err, encodedLen(&ev))
+	}
+}
