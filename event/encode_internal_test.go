@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/arrwdb/arrwcdc/subjects"
 )
 
 // TestEncodedLen: Encode sizes its buffer exactly, plus encodeSpare, for
@@ -36,5 +38,20 @@ func TestEncodedLen(t *testing.T) {
 	buf, err := Encode(&ev, 0)
 	if err != nil || len(buf) <= encodedLen(&ev) {
 		t.Fatalf("Encode(%+v) = %d bytes, %v; want more than %d", ev, len(buf), err, encodedLen(&ev))
+	}
+}
+
+// TestIsBuiltin: the types Validate takes as valid without looking at
+// their tokens are exactly BuiltinTypes, each valid.
+func TestIsBuiltin(t *testing.T) {
+	for _, typ := range BuiltinTypes {
+		if !isBuiltin(typ) || subjects.ValidateType(typ) != nil {
+			t.Fatalf("built-in type %q: isBuiltin %v, ValidateType %v", typ, isBuiltin(typ), subjects.ValidateType(typ))
+		}
+	}
+	for _, typ := range []string{"", "document", "document.added.x", "Document.added", "workflow.completed"} {
+		if isBuiltin(typ) {
+			t.Fatalf("isBuiltin(%q) = true", typ)
+		}
 	}
 }
