@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/arrwdb/arrwcdc/event"
 	"github.com/arrwdb/arrwcdc/internal/allocs"
 )
 
 // TestFrameAllocBudget holds the frame of an event to two allocations,
 // whatever the number of clients it goes to: the frame and its bytes,
-// built once into a buffer sized up front (frameSize) and shared.
+// built once into a buffer sized up front (frameSize) and shared; and a
+// live message's decoding to none.
 func TestFrameAllocBudget(t *testing.T) {
 	b := &Bridge{counters: newCounters()}
 	ev := event.Event{
@@ -20,6 +23,20 @@ func TestFrameAllocBudget(t *testing.T) {
 	}
 	b.newFrame(&ev, 1) // registers the type's statistics once
 	allocs.Check(t, allocs.Budget{Name: "newFrame", Max: 2, Fn: func() { b.newFrame(&ev, 123456) }})
+
+	// A live message to its frame: the event is read in place from the
+	// payload (parseEvent), so the frame's two allocations are all.
+	wire, err := event.Encode(&ev, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &nats.Msg{Subject: "live.events.library." + ev.LibraryID + ".document.added", Data: wire,
+		Header: nats.Header{hdrSequence: {"123456"}, hdrLastSequence: {"123455"}}}
+	b.cfg.MaxEventSize = 1 << 20
+	if b.frameOf(m, 123456) == nil {
+		t.Fatal("frameOf refused a valid event")
+	}
+	allocs.Check(t, allocs.Budget{Name: "frameOf", Max: 2, Fn: func() { b.frameOf(m, 123456) }})
 }
 
 // TestAckPositionAllocBudget: a replay reads each message's sequence from

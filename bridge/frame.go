@@ -62,6 +62,10 @@ func liveLastSeq(m *nats.Msg) uint64 {
 
 // parseEvent decodes and checks the event stored on subject (or on its
 // live twin when live is set); an event without id gets its Nats-Msg-Id.
+// data is a received message's payload, which nats.go copies for each
+// message and nothing modifies: the event's strings and Data refer to it
+// ([event.DecodeShared]), so whatever keeps one of them for longer than
+// the message (a map key of the statistics) keeps a copy.
 func parseEvent(subject string, live bool, data []byte, h nats.Header, maxSize int) (event.Event, error) {
 	if live {
 		s, ok := subjects.FromLive(subject)
@@ -70,7 +74,7 @@ func parseEvent(subject string, live bool, data []byte, h nats.Header, maxSize i
 		}
 		subject = s
 	}
-	ev, err := event.Decode(data, maxSize)
+	ev, err := event.DecodeShared(data, maxSize)
 	if err != nil {
 		return ev, err
 	}

@@ -205,3 +205,27 @@ func TestOfferBytes(t *testing.T) {
 		t.Fatalf("%d frames queued, want 3", n)
 	}
 }
+
+// TestStatsKeepNoPayload: the statistics keep the type and library id of
+// an event read in place from a message's payload (parseLive decodes
+// shared) as copies, not as strings into the payload, which they would
+// keep alive (up to MaxEventSize a library) and see change were it reused.
+func TestStatsKeepNoPayload(t *testing.T) {
+	wire := []byte(`{"type":"custom.thing","library_id":"lib-1","timestamp":"2025-10-27T06:01:00Z","data":{}}`)
+	m := &nats.Msg{Subject: "live.events.library.lib-1.custom.thing", Data: wire, Header: nats.Header{"Nats-Sequence": {"3"}}}
+	ev, _, err := parseLive(m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCounters()
+	c.countPublished(c.typ(ev.Type), ev.LibraryID)
+	for i := range wire { // the payload's memory, reused
+		wire[i] = 'x'
+	}
+	if _, ok := c.types["custom.thing"]; !ok || c.types["custom.thing"].name != "custom.thing" {
+		t.Errorf("types = %v: the type's name changed with the payload", c.types)
+	}
+	if c.libs["lib-1"] != 1 {
+		t.Errorf("libs = %v: the library id changed with the payload", c.libs)
+	}
+}

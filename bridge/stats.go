@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,7 @@ func (c *counters) typ(name string) *typeStats {
 			return t
 		}
 	}
+	name = strings.Clone(name) // not the payload name may point into
 	t = &typeStats{name: name}
 	c.types[name] = t
 	return t
@@ -87,8 +89,10 @@ func (c *counters) countPublished(t *typeStats, library string) {
 	c.published.Add(1)
 	t.published.Add(1)
 	c.libsMu.Lock()
-	if n, ok := c.libs[library]; ok || len(c.libs) < maxLibraries {
+	if n, ok := c.libs[library]; ok {
 		c.libs[library] = n + 1
+	} else if len(c.libs) < maxLibraries {
+		c.libs[strings.Clone(library)] = 1 // not the payload library may point into
 	}
 	c.libsMu.Unlock()
 }
