@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -171,6 +172,10 @@ func (m *MemoryStore) Mark(_ context.Context, id string) error {
 		e.Value.(*memEntry).marked = now
 		m.order.MoveToFront(e)
 	} else {
+		// A copy: an event's id points into its payload (or its decoded
+		// strings), which it would keep alive for as long as it is
+		// remembered.
+		id = strings.Clone(id)
 		m.ids[id] = m.order.PushFront(&memEntry{id: id, marked: now})
 	}
 	for m.order.Len() > m.size || (m.order.Len() > 0 && m.expired(m.order.Back().Value.(*memEntry), now)) {

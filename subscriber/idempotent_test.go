@@ -252,3 +252,26 @@ func ExampleIdempotent() {
 	_ = h(context.Background(), d) // delivered again: skipped
 	// Output: charge 0193f1d2-8c4e-7b3a-9d2f-2c6e5a7b8c9d
 }
+
+// TestMemoryStoreKeepsNoPayload: the store remembers an id read in place
+// from a message's payload (event.DecodeShared, as the subscriber reads
+// core messages) as a copy: the payload is neither kept alive nor seen
+// changing when its memory is reused.
+func TestMemoryStoreKeepsNoPayload(t *testing.T) {
+	const id = "019abc4e-5f6a-7b8c-9d0e-1f2a3b4c5d6e"
+	payload := []byte(`{"id":"` + id + `","type":"document.added","library_id":"lib-1","timestamp":"2025-10-27T06:01:00Z","data":{}}`)
+	ev, err := event.DecodeShared(payload, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := subscriber.NewMemoryStore(10, 0)
+	if err := m.Mark(t.Context(), ev.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range payload {
+		payload[i] = 'x'
+	}
+	if ok, _ := m.Seen(t.Context(), id); !ok {
+		t.Errorf("the store forgot %s once the payload's memory was reused: it kept the payload's string", id)
+	}
+}

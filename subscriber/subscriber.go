@@ -23,7 +23,10 @@ const flushTimeout = 10 * time.Second
 // Handler handles one event. Its ctx carries the values of the ctx given
 // to [Subscribe], the [HandlerTimeout] deadline if set, and is cancelled by
 // [Subscription.Unsubscribe]. An error or a panic counts the event as
-// failed and is logged; delivery goes on either way.
+// failed and is logged; delivery goes on either way. The event's strings
+// and Data may refer to the received message's payload (or to one buffer
+// holding all of them): a handler that keeps one string for long, such
+// as a map key, keeps a copy (strings.Clone) rather than the payload.
 type Handler func(ctx context.Context, d Delivery) error
 
 // Delivery is one valid event as a handler receives it.
