@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/arrwdb/arrwcdc/event"
+	"github.com/arrwdb/arrwcdc/subjects"
 )
 
 // refWire is the decoding shape of refDecode. Pointers tell missing from
@@ -23,8 +25,21 @@ type refWire struct {
 }
 
 // refDecode is Decode as it was before the hand-written scanner: reflection
-// through encoding/json. FuzzDecodeMatchesStdlib holds Decode to it.
+// through encoding/json, then refValidate. FuzzDecodeMatchesStdlib holds
+// Decode to it.
 func refDecode(data []byte, maxSize int) (event.Event, error) {
+	ev, err := refUnmarshal(data, maxSize)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if err := refValidate(&ev); err != nil {
+		return event.Event{}, err
+	}
+	return ev, nil
+}
+
+// refUnmarshal is refDecode up to validation.
+func refUnmarshal(data []byte, maxSize int) (event.Event, error) {
 	if maxSize <= 0 {
 		maxSize = event.DefaultMaxSize
 	}
@@ -60,10 +75,46 @@ func refDecode(data []byte, maxSize int) (event.Event, error) {
 	if len(w.Data) > 0 && string(w.Data) != "null" {
 		ev.Data = w.Data
 	}
-	if err := ev.Validate(); err != nil {
-		return event.Event{}, err
-	}
 	return ev, nil
+}
+
+// refMaxTextLen is event's limit on id and source, in bytes.
+const refMaxTextLen = 256
+
+// refValidate is Event.Validate as it was before its fast paths (ASCII
+// text in one loop, built-in types by name, data known to be ASCII),
+// frozen here so that the differential tests compare the decoder and
+// Validate with something other than themselves.
+func refValidate(ev *event.Event) error {
+	if err := subjects.ValidateType(ev.Type); err != nil {
+		return fmt.Errorf("%w: type: %w", event.ErrInvalid, err)
+	}
+	if err := subjects.ValidateLibraryID(ev.LibraryID); err != nil {
+		return fmt.Errorf("%w: library_id: %w", event.ErrInvalid, err)
+	}
+	if ev.Timestamp.IsZero() {
+		return fmt.Errorf("%w: timestamp: missing", event.ErrInvalid)
+	}
+	if y := ev.Timestamp.UTC().Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("%w: timestamp: year %d out of range", event.ErrInvalid, y)
+	}
+	for field, s := range map[string]string{"id": ev.ID, "source": ev.Source} {
+		if len(s) > refMaxTextLen || !utf8.ValidString(s) {
+			return fmt.Errorf("%w: %s: too long or not UTF-8", event.ErrInvalid, field)
+		}
+		for _, r := range s {
+			if r < 0x20 || r == 0x7f {
+				return fmt.Errorf("%w: %s: control character", event.ErrInvalid, field)
+			}
+		}
+	}
+	if len(ev.Data) > 0 && (!refIsObject(ev.Data) || !json.Valid(ev.Data)) {
+		return fmt.Errorf("%w: data: must be a JSON object", event.ErrInvalid)
+	}
+	if !utf8.Valid(ev.Data) {
+		return fmt.Errorf("%w: data: not valid UTF-8", event.ErrInvalid)
+	}
+	return nil
 }
 
 func refIsObject(raw []byte) bool {
@@ -199,6 +250,13 @@ func compareDecoders(t *testing.T, in []byte) {
 			continue
 		}
 		want, wantErr := refDecode(in, maxSize)
+		// Validate itself agrees with the frozen one on whatever the
+		// input unmarshals to, valid or not.
+		if raw, err := refUnmarshal(in, maxSize); err == nil {
+			if got, ref := raw.Validate(), refValidate(&raw); (got == nil) != (ref == nil) {
+				t.Fatalf("Validate(%+v) = %v, frozen validate %v", raw, got, ref)
+			}
+		}
 		// Decode a copy and clobber it, so Data must not alias its input.
 		buf := bytes.Clone(in)
 		got, gotErr := event.Decode(buf, maxSize)
