@@ -26,6 +26,11 @@ func Encode(ev *Event, maxSize int) ([]byte, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
 	}
+	// Escapes only lengthen it: an event too large without them is
+	// refused before its buffer is allocated.
+	if n := encodedLen(ev); n > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, maxSize)
+	}
 	buf := AppendJSON(make([]byte, 0, encodedLen(ev)+encodeSpare), ev)
 	if len(buf) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(buf), maxSize)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -399,6 +400,29 @@ func TestEncodeSizeLimit(t *testing.T) {
 		if _, err := event.Encode(&ev, max); !errors.Is(err, event.ErrTooLarge) {
 			t.Fatalf("Encode of 1 MiB data with maxSize %d: %v, want ErrTooLarge", max, err)
 		}
+	}
+	// Refused before its buffer is made: ten refusals of the 1 MiB event
+	// allocate far less than one copy of it.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		_, _ = event.Encode(&ev, 0)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > event.DefaultMaxSize/2 {
+		t.Errorf("10 refused encodings allocated %d bytes: the buffer is made before the size is known to be too large", n)
+	}
+
+	// Escapes count: a source at the limit unescaped is over it escaped.
+	ev = validEvent()
+	ev.Source = "app-1"
+	plain, err := event.Encode(&ev, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Source = `app"1` // written app\"1: one byte more
+	if _, err := event.Encode(&ev, len(plain)); !errors.Is(err, event.ErrTooLarge) {
+		t.Fatalf("Encode with an escape one byte over the limit: %v, want ErrTooLarge", err)
 	}
 }
 
