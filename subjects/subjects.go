@@ -170,9 +170,17 @@ func FromLive(subject string) (string, bool) {
 	return strings.CutPrefix(subject, LivePrefix+".")
 }
 
-func idByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-}
+func idByte(c byte) bool { return idBytes[c] }
+
+// idBytes marks the bytes of [A-Za-z0-9_-]: one load a byte where the
+// ranges took a few compares (library ids are checked on every publish,
+// and again on receipt).
+var idBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	return t
+}()
 
 func validTypeToken(t string) bool {
 	if t == "" || len(t) > maxTypeTokenLen || t[0] < 'a' || t[0] > 'z' {
