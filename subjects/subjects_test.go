@@ -253,3 +253,15 @@ func BenchmarkFilterMatch(b *testing.B) {
 		}
 	}
 }
+
+// TestLibraryIDBytes: every byte, one at a time, is a library id exactly
+// when it is one of [A-Za-z0-9_-].
+func TestLibraryIDBytes(t *testing.T) {
+	for c := range 256 {
+		b := byte(c)
+		want := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-'
+		if got := subjects.ValidateLibraryID(string([]byte{b})) == nil; got != want {
+			t.Errorf("ValidateLibraryID(%q) accepted: %v, want %v", b, got, want)
+		}
+	}
+}
