@@ -277,47 +277,41 @@ func compare(ctx context.Context, o options, w io.Writer) error {
 	ext := []string{"--nats-url", url, "--size", size, "--json"}
 	embedded := []string{"--size", size, "--json"}
 	step := func(what string) { fmt.Fprintf(os.Stderr, "bench-compare: %s\n", what) }
+	// jsPub is `nats bench js pub <mode>` of n messages on bench.<name>
+	// into a stream of its own, bench<name>, made and purged for it.
+	jsPub := func(mode, name string, n int, flags ...string) func() (float64, *bench.Result, error) {
+		return func() (float64, *bench.Result, error) {
+			return natsBench(ctx, o, url, append([]string{"js", "pub", mode, "bench." + name, "--stream", "bench" + name,
+				"--create", "--purge", "--msgs", itoa(n), "--size", size}, flags...)...)
+		}
+	}
+	// publishLoads runs, after the plain peer, the same publish load
+	// carrying what every arrwcdc message carries (a Nats-Msg-Id the
+	// stream tracks, --dedup, and the other six headers), then that load
+	// into a stream configured as EVENTS is (RePublish of every stored
+	// message to live.<subject> included), then arrwcdc's.
+	publishLoads := func(mode string, n int, withHeaders, likeEvents, arrwcdc *side) {
+		headers := append([]string{"--dedup"}, headerArgs(false)...)
+		withHeaders.addMeasured(n, jsPub(mode, mode+"h", n, headers...))
+		likeEvents.addMeasured(n, func() (float64, *bench.Result, error) {
+			return natsBenchLikeEvents(ctx, o, url, "bench"+mode+"e", mode, append([]string{"--msgs", itoa(n), "--size", size}, headerArgs(false)...)...)
+		})
+		arrwcdc.addMeasured(n, func() (float64, *bench.Result, error) {
+			return ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", mode, "--events", itoa(n)}, ext...))
+		})
+	}
 	for run := 1; run <= o.runs; run++ {
 		if o.selected("async") || o.selected("outbox") { // the async peer is the outbox's yardstick too
 			step(fmt.Sprintf("run %d/%d: JetStream async publish", run, o.runs))
-			asyncPeer.addMeasured(c.async, func() (float64, *bench.Result, error) {
-				return natsBench(ctx, o, url, "js", "pub", "async", "bench.async", "--stream", "benchasync", "--create", "--purge", "--msgs", itoa(c.async), "--size", size)
-			})
+			asyncPeer.addMeasured(c.async, jsPub("async", "async", c.async))
 		}
 		if o.selected("async") {
-			// The same load carrying what every arrwcdc message carries:
-			// a Nats-Msg-Id the stream tracks (--dedup) and the other six headers.
-			asyncPeerH.addMeasured(c.async, func() (float64, *bench.Result, error) {
-				return natsBench(ctx, o, url, append([]string{"js", "pub", "async", "bench.asynch", "--stream", "benchasynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...)
-			})
+			publishLoads("async", c.async, asyncPeerH, asyncPeerE, asyncOurs)
 		}
-		if o.selected("async") {
-			// And into a stream configured as EVENTS is: RePublish of
-			// every stored message to live.<subject> included.
-			asyncPeerE.addMeasured(c.async, func() (float64, *bench.Result, error) {
-				return natsBenchLikeEvents(ctx, o, url, "benchasynce", append([]string{"async", "--msgs", itoa(c.async), "--size", size}, headerArgs(false)...)...)
-			})
-		}
-		if o.selected("async") {
-			asyncOurs.addMeasured(c.async, func() (float64, *bench.Result, error) {
-				return ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "async", "--events", itoa(c.async)}, ext...))
-			})
-		}
-
 		if o.selected("sync") {
 			step(fmt.Sprintf("run %d/%d: JetStream sync publish", run, o.runs))
-			syncPeer.addMeasured(c.sync, func() (float64, *bench.Result, error) {
-				return natsBench(ctx, o, url, "js", "pub", "sync", "bench.sync", "--stream", "benchsync", "--create", "--purge", "--msgs", itoa(c.sync), "--size", size)
-			})
-			syncPeerH.addMeasured(c.sync, func() (float64, *bench.Result, error) {
-				return natsBench(ctx, o, url, append([]string{"js", "pub", "sync", "bench.synch", "--stream", "benchsynch", "--create", "--purge", "--dedup", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...)
-			})
-			syncPeerE.addMeasured(c.sync, func() (float64, *bench.Result, error) {
-				return natsBenchLikeEvents(ctx, o, url, "benchsynce", append([]string{"sync", "--msgs", itoa(c.sync), "--size", size}, headerArgs(false)...)...)
-			})
-			syncOurs.addMeasured(c.sync, func() (float64, *bench.Result, error) {
-				return ours(ctx, o, "events_per_s", append([]string{"--scenario", "publish", "--mode", "sync", "--events", itoa(c.sync)}, ext...))
-			})
+			syncPeer.addMeasured(c.sync, jsPub("sync", "sync", c.sync))
+			publishLoads("sync", c.sync, syncPeerH, syncPeerE, syncOurs)
 		}
 
 		if o.selected("e2e") {
@@ -423,11 +417,7 @@ func printBrokerCPU(w io.Writer, rows []cpuRow) {
 		}
 		return "-"
 	}
-	any := false
-	for _, r := range rows {
-		any = any || len(r.async.cpu) > 0 || len(r.sync.cpu) > 0
-	}
-	if !any {
+	if !slices.ContainsFunc(rows, func(r cpuRow) bool { return len(r.async.cpu) > 0 || len(r.sync.cpu) > 0 }) {
 		return
 	}
 	fmt.Fprintf(w, "\nBroker CPU per event (the embedded server: this process's CPU time over each load ÷ its events, µs, medians):\n\n")
@@ -647,18 +637,17 @@ func (b *lockedBuffer) String() string {
 
 func (b *lockedBuffer) Bytes() []byte { return []byte(b.String()) }
 
-// natsBenchLikeEvents runs `nats bench js pub <mode> --dedup` (mode and
-// the other flags in args) into a stream named name that has the EVENTS
+// natsBenchLikeEvents runs `nats bench js pub <mode> --dedup` (the other
+// flags in args) into a stream named name that has the EVENTS
 // stream's configuration (broker.StreamSpec) with name as its subject
 // prefix: file storage, the dedup window, the limits and RePublish of each
 // stored message to live.<subject>, which nats bench's own streams lack. It
 // creates or updates that stream first, then purges it through nats bench.
-func natsBenchLikeEvents(ctx context.Context, o options, url, name string, args ...string) (float64, *bench.Result, error) {
+func natsBenchLikeEvents(ctx context.Context, o options, url, name, mode string, args ...string) (float64, *bench.Result, error) {
 	if err := ensureStreamLikeEvents(ctx, url, name); err != nil {
 		return 0, nil, err
 	}
-	mode, rest := args[0], args[1:]
-	return natsBench(ctx, o, url, append([]string{"js", "pub", mode, likeEventsSubject(name), "--stream", name, "--purge", "--dedup"}, rest...)...)
+	return natsBench(ctx, o, url, append([]string{"js", "pub", mode, likeEventsSubject(name), "--stream", name, "--purge", "--dedup"}, args...)...)
 }
 
 // likeEventsSubject is the subject of the peer's messages in the stream
