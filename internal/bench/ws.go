@@ -26,13 +26,13 @@ import (
 // of a nats.go client whose callback goroutine outlives the measurement.
 type receiver struct {
 	lib int
-	// ages says whether to record each frame's age (receipt − event
-	// timestamp); not for a replay, whose events are old by design.
-	ages  bool
-	got   atomic.Int64
-	last  atomic.Int64  // unix ns of the last event received
-	total *atomic.Int64 // all receivers' events, for progress
-	gone  *atomic.Int64 // receivers the server closed
+	// stored says its frames are stored events read back (a replay): old
+	// by design, so their age (receipt − event timestamp) is not recorded.
+	stored bool
+	got    atomic.Int64
+	last   atomic.Int64  // unix ns of the last event received
+	total  *atomic.Int64 // all receivers' events, for progress
+	gone   *atomic.Int64 // receivers the server closed
 
 	mu         sync.Mutex
 	bytes      int64
@@ -57,7 +57,7 @@ func (rc *receiver) serverClosed(why string) {
 func (rc *receiver) event(now time.Time, data []byte, seq uint64) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.ages {
+	if !rc.stored {
 		if ts, ok := frameTimestamp(data); ok {
 			rc.lat.Record(sinceUS(now, ts))
 		}
@@ -119,7 +119,7 @@ func (cs *clientSet) close() {
 }
 
 func (cs *clientSet) add(lib int) *receiver {
-	rc := &receiver{lib: lib, ages: true, total: &cs.total, gone: &cs.gone}
+	rc := &receiver{lib: lib, total: &cs.total, gone: &cs.gone}
 	cs.recv = append(cs.recv, rc)
 	return rc
 }
@@ -453,7 +453,7 @@ func (r *runner) runReplay(ctx context.Context, res *Result) error {
 	cs := &clientSet{}
 	defer cs.close()
 	rc := cs.add(0)
-	rc.ages = false // stored events: their age says nothing of the replay
+	rc.stored = true
 	if err := r.begin(); err != nil {
 		return err
 	}
