@@ -331,11 +331,7 @@ func (p *Publisher) takeAll(stop bool) (fs []*Future, first bool) {
 		fs = append(fs, f)
 	}
 	for _, f := range fs {
-		p.remove(f)
-	}
-	if a.stall != nil { // stopped: wake the waiters, who then see it
-		close(a.stall)
-		a.stall = nil
+		p.remove(f) // wakes the publishes waiting for a slot, who see stopped
 	}
 	return fs, first
 }
