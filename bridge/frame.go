@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,7 +66,7 @@ func liveLastSeq(m *nats.Msg) uint64 {
 // data is a received message's payload, which nats.go copies for each
 // message and nothing modifies: the event's strings and Data refer to it
 // ([event.DecodeShared]), so whatever keeps one of them for longer than
-// the message (a map key of the statistics) keeps a copy.
+// the message (a map key of the statistics, a frame) keeps a copy.
 func parseEvent(subject string, live bool, data []byte, h nats.Header, maxSize int) (event.Event, error) {
 	if live {
 		s, ok := subjects.FromLive(subject)
@@ -96,15 +97,23 @@ func header(h nats.Header, key string) string {
 	return ""
 }
 
-// newFrame builds the shared frame of ev at seq.
+// newFrame builds the shared frame of ev at seq. The frame's type and
+// source are copied into its buffer, past the frame's bytes: ev's may
+// point into a received message's payload (parseEvent), which a queued
+// frame would otherwise keep alive beside its own bytes (the queues'
+// bounds count only those), and the one buffer costs no allocation more.
 func (b *Bridge) newFrame(ev *event.Event, seq uint64) *frame {
+	buf := appendEventFrame(make([]byte, 0, frameSize(ev)+len(ev.Type)+len(ev.Source)), ev, seq)
+	n := len(buf)
+	buf = append(append(buf, ev.Type...), ev.Source...)
+	strs := unsafe.String(unsafe.SliceData(buf[n:]), len(buf)-n) // buf is never written again
 	return &frame{
-		buf:    appendEventFrame(make([]byte, 0, frameSize(ev)), ev, seq),
+		buf:    buf[:n:n],
 		seq:    seq,
 		tsUS:   ev.Timestamp.UnixMicro(),
 		typ:    b.counters.typ(ev.Type),
-		etype:  ev.Type,
-		source: ev.Source,
+		etype:  strs[:len(ev.Type)],
+		source: strs[len(ev.Type):],
 	}
 }
 

@@ -229,3 +229,27 @@ func TestStatsKeepNoPayload(t *testing.T) {
 		t.Errorf("libs = %v: the library id changed with the payload", c.libs)
 	}
 }
+
+// TestFrameKeepsNoPayload: a frame keeps the type and source of an event
+// read in place from a message's payload (frameOf decodes shared) in its
+// own memory, not as strings into the payload, which every queued frame
+// would keep alive beside its own bytes (the queues count only those).
+func TestFrameKeepsNoPayload(t *testing.T) {
+	wire := []byte(`{"type":"custom.thing","library_id":"lib-1","timestamp":"2025-10-27T06:01:00Z","source":"app-1","data":{}}`)
+	m := &nats.Msg{Subject: "live.events.library.lib-1.custom.thing", Data: wire, Header: nats.Header{"Nats-Sequence": {"3"}}}
+	b := &Bridge{counters: newCounters()}
+	f := b.frameOf(m, 3)
+	if f == nil {
+		t.Fatal("frameOf refused a valid event")
+	}
+	frame := string(f.buf)
+	for i := range wire { // the payload's memory, reused
+		wire[i] = 'x'
+	}
+	if f.etype != "custom.thing" || f.source != "app-1" {
+		t.Errorf("type %q, source %q: they changed with the payload", f.etype, f.source)
+	}
+	if string(f.buf) != frame {
+		t.Errorf("frame %s, was %s", f.buf, frame)
+	}
+}
