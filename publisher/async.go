@@ -57,10 +57,9 @@ const (
 // asyncAcks is the state of the async publishes, guarded by mu.
 type asyncAcks struct {
 	mu      sync.Mutex
-	started bool
 	stopped bool // Close cleaned up: nothing may be registered any more
 	prefix  string
-	sub     *nats.Subscription
+	sub     *nats.Subscription // nil until the first async publish
 	status  chan nats.Status
 	pending map[uint64]*Future
 	next    uint64        // the last token handed out
@@ -74,7 +73,7 @@ type asyncAcks struct {
 // Called with a.mu held.
 func (p *Publisher) startAsync() error {
 	a := &p.async
-	if a.started {
+	if a.sub != nil {
 		return nil
 	}
 	prefix := p.nc.NewInbox() + "."
@@ -82,7 +81,7 @@ func (p *Publisher) startAsync() error {
 	if err != nil {
 		return err
 	}
-	a.started, a.prefix, a.sub = true, prefix, sub
+	a.prefix, a.sub = prefix, sub
 	a.pending = make(map[uint64]*Future)
 	a.kick = make(chan struct{}, 1)
 	a.quit = make(chan struct{})
@@ -323,7 +322,7 @@ func (p *Publisher) takeAll(stop bool) (fs []*Future, first bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if stop {
-		first = a.started && !a.stopped
+		first = a.sub != nil && !a.stopped
 		a.stopped = true
 	}
 	fs = make([]*Future, 0, len(a.pending))
