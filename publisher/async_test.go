@@ -173,7 +173,8 @@ func TestPublishAsyncAnswers(t *testing.T) {
 }
 
 // Close fails the publishes still awaiting their ack, once its context
-// ends, with ErrJetStreamPublisherClosed.
+// ends, with ErrJetStreamPublisherClosed, and removes the subscription
+// for the acks from the connection, which stays open.
 func TestCloseFailsPendingAsync(t *testing.T) {
 	f := setup(t)
 	f.fakeStream(t, "silent", func(*nats.Msg) []byte { return nil })
@@ -181,9 +182,13 @@ func TestCloseFailsPendingAsync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	subs := f.nc.NumSubscriptions()
 	fut, err := p.PublishAsync(designEvent())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := f.nc.NumSubscriptions(); n != subs+1 {
+		t.Fatalf("%d subscriptions after PublishAsync, want %d", n, subs+1)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -195,6 +200,9 @@ func TestCloseFailsPendingAsync(t *testing.T) {
 	}
 	if s := p.Stats(); s.Pending != 0 || s.Failed != 1 {
 		t.Errorf("stats = %+v", s)
+	}
+	if n := f.nc.NumSubscriptions(); n != subs {
+		t.Errorf("%d subscriptions after Close, want %d", n, subs)
 	}
 }
 
