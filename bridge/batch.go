@@ -232,7 +232,7 @@ func (c *batchConn) tryEnd() (done bool, err error) {
 	}
 	n, err := c.try(b)
 	if h := directHook.Load(); h != nil {
-		(*h)(n, len(b))
+		(*h)()
 	}
 	if err != nil {
 		c.err = err
@@ -245,9 +245,8 @@ func (c *batchConn) tryEnd() (done bool, err error) {
 	return true, nil
 }
 
-// directHook, if set (tests), sees each direct write: n of the len bytes
-// of the batch were written.
-var directHook atomic.Pointer[func(n, len int)]
+// directHook, if set (tests), is called for each direct write.
+var directHook atomic.Pointer[func()]
 
 // batchWriter hands websocket.Accept a batchConn when it hijacks, with
 // small buffers (wsReadBuf, wsWriteBuf) instead of the server's.

@@ -22,7 +22,7 @@ func SetLiveHook(b *Bridge, f func(*nats.Msg) bool) {
 var directWrites atomic.Int64
 
 func init() {
-	f := func(int, int) { directWrites.Add(1) }
+	f := func() { directWrites.Add(1) }
 	directHook.Store(&f)
 }
 
