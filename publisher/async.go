@@ -362,11 +362,7 @@ func (p *Publisher) closeAsync() {
 // with a resolved Future; release last, so that Close returns only after
 // the Future resolved.
 func (p *Publisher) succeed(f *Future, seq uint64, dup bool) {
-	p.published.Add(1)
-	if dup {
-		p.duplicates.Add(1)
-	}
-	f.resolve(Ack{ID: f.msg.id, Seq: seq, Duplicate: dup}, nil)
+	f.resolve(p.acked(f.msg.id, seq, dup), nil)
 	p.release()
 }
 

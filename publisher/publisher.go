@@ -178,11 +178,16 @@ func (p *Publisher) Publish(ctx context.Context, ev event.Event) (Ack, error) {
 		p.failed.Add(1)
 		return Ack{}, fmt.Errorf("publish %s: %w", pr.subject, err)
 	}
+	return p.acked(pr.id, pa.Sequence, pa.Duplicate), nil
+}
+
+// acked counts an acknowledged publish and returns its Ack.
+func (p *Publisher) acked(id string, seq uint64, dup bool) Ack {
 	p.published.Add(1)
-	if pa.Duplicate {
+	if dup {
 		p.duplicates.Add(1)
 	}
-	return Ack{ID: pr.id, Seq: pa.Sequence, Duplicate: pa.Duplicate}, nil
+	return Ack{ID: id, Seq: seq, Duplicate: dup}
 }
 
 // PublishAsync prepares ev as [Publisher.Publish] does, sends it and
