@@ -230,11 +230,6 @@ func (p *Publisher) PublishEncodedAsync(ev *event.Event, data []byte) (*Future, 
 		return nil, ErrClosed
 	}
 	f := &Future{done: make(chan struct{})}
-	if len(data) > p.maxSize {
-		p.invalid.Add(1)
-		p.release()
-		return nil, fmt.Errorf("publish: %w: %d bytes, limit %d", event.ErrTooLarge, len(data), p.maxSize)
-	}
 	if err := p.prepareEncoded(ev, data, &f.msg); err != nil {
 		p.release()
 		return nil, err
@@ -309,9 +304,13 @@ func (p *Publisher) prepare(ev *event.Event, pr *prepared) error {
 	return nil
 }
 
-// prepareEncoded completes pr for ev, encoded as data, whose subject it
-// validates. Errors are counted as invalid.
+// prepareEncoded completes pr for ev, encoded as data, whose size and
+// subject it checks. Errors are counted as invalid.
 func (p *Publisher) prepareEncoded(ev *event.Event, data []byte, pr *prepared) error {
+	if len(data) > p.maxSize {
+		p.invalid.Add(1)
+		return fmt.Errorf("publish: %w: %d bytes, limit %d", event.ErrTooLarge, len(data), p.maxSize)
+	}
 	subj, err := ev.Subject(p.prefix)
 	if err != nil {
 		p.invalid.Add(1)
