@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -456,19 +455,18 @@ func parsePubAck(b []byte) (seq uint64, dup, ok bool) {
 			}
 			i = end
 		case "seq":
-			start, n := i, uint64(0)
-			for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-				d := uint64(b[i] - '0')
-				if n > (math.MaxUint64-d)/10 {
-					return 0, false, false
-				}
-				n = n*10 + d
+			start := i
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+				i++
 			}
-			seq = n
 			if i == start || b[start] == '0' && i-start > 1 { // none, or a leading zero
 				return 0, false, false
 			}
-			haveSeq = true
+			n, err := strconv.ParseUint(string(b[start:i]), 10, 64) // refuses an overflow
+			if err != nil {
+				return 0, false, false
+			}
+			seq, haveSeq = n, true
 		case "duplicate":
 			switch {
 			case bytes.HasPrefix(b[i:], []byte("true")):
