@@ -28,10 +28,11 @@ func Encode(ev *Event, maxSize int) ([]byte, error) {
 	}
 	// Escapes only lengthen it: an event too large without them is
 	// refused before its buffer is allocated.
-	if n := encodedLen(ev); n > maxSize {
+	n := encodedLen(ev)
+	if n > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, maxSize)
 	}
-	buf := AppendJSON(make([]byte, 0, encodedLen(ev)+encodeSpare), ev)
+	buf := AppendJSON(make([]byte, 0, n+encodeSpare), ev)
 	if len(buf) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(buf), maxSize)
 	}
