@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -378,14 +379,7 @@ func builtinType(quoted []byte) string {
 // encoding/json, which reads invalid UTF-8 as U+FFFD.
 func unquote(quoted []byte) string {
 	body := quoted[1 : len(quoted)-1]
-	plain := true
-	for _, c := range body {
-		if c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain || (utf8.Valid(body) && !hasBackslash(body)) {
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
 		return string(body)
 	}
 	var s string
@@ -393,15 +387,6 @@ func unquote(quoted []byte) string {
 		return string(utf8.RuneError)
 	}
 	return s
-}
-
-func hasBackslash(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' {
-			return true
-		}
-	}
-	return false
 }
 
 // scanString returns the index just past the string opening at data[i],
