@@ -406,6 +406,35 @@ func TestPublishAsyncNoRespondersRetries(t *testing.T) {
 			t.Errorf("stats = %+v", s)
 		}
 	})
+
+	t.Run("timeout afresh", func(t *testing.T) {
+		// Each send awaits its answer for the whole timeout: answers
+		// that take half the timeout still end in ErrNoStreamResponse,
+		// although the third comes long after the first send's deadline
+		// (2*delay+wait > the timeout and an eighth).
+		const timeout, delay = 400 * time.Millisecond, 200 * time.Millisecond
+		rc := testnats.Conn(t, f.b.ClientURL())
+		sub, err := rc.Subscribe("slownr.>", func(m *nats.Msg) {
+			time.AfterFunc(delay, func() {
+				_ = m.RespondMsg(&nats.Msg{Header: nats.Header{"Status": []string{"503"}}})
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		if err := rc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		p := f.newPublisher(t, publisher.WithPrefix("slownr"), publisher.WithDefaultTimeout(timeout))
+		fut, err := p.PublishAsync(designEvent())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := waitErr(t, fut); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			t.Errorf("future = %v, want ErrNoStreamResponse", err)
+		}
+	})
 }
 
 // A real duplicate: the server's ack ("duplicate": true, with a space)
