@@ -295,13 +295,9 @@ func fieldOf(quoted []byte, plain bool) int {
 		}
 		return -1
 	}
-	name := unquote(quoted)
-	for f, n := range fieldNames {
-		if name == n {
-			return f
-		}
-	}
-	folded := foldName(name)
+	// An exact match folds to its own member's name, and names fold
+	// apart: the folded name alone decides.
+	folded := foldName(unquote(quoted))
 	for f, n := range foldedNames {
 		if folded == n {
 			return f

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -52,6 +53,22 @@ func TestIsBuiltin(t *testing.T) {
 	for _, typ := range []string{"", "document", "document.added.x", "Document.added", "workflow.completed"} {
 		if isBuiltin(typ) {
 			t.Fatalf("isBuiltin(%q) = true", typ)
+		}
+	}
+}
+
+// TestFoldedNames: each member's folded name is its name as foldName
+// folds it, and no two are the same, so that fieldOf may match an escaped
+// name by its folded form alone.
+func TestFoldedNames(t *testing.T) {
+	seen := map[string]bool{}
+	for f, name := range fieldNames {
+		if got := foldName(name); got != foldedNames[f] || seen[got] {
+			t.Fatalf("foldName(%q) = %q, foldedNames has %q (seen before: %v)", name, got, foldedNames[f], seen[got])
+		}
+		seen[foldedNames[f]] = true
+		if got := fieldOf([]byte(`"\u00`+fmt.Sprintf("%02x", name[0])+name[1:]+`"`), false); got != f {
+			t.Fatalf("fieldOf of %q escaped = %d, want %d", name, got, f)
 		}
 	}
 }
