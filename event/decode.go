@@ -74,7 +74,8 @@ func decode(data []byte, maxSize int, shared bool) (Event, error) {
 	case ts == nil:
 		return Event{}, fmt.Errorf("%w: timestamp: missing", ErrInvalid)
 	}
-	ev := Event{Type: builtinType(typ)}
+	// typ's bytes are only compared: a built-in type is the constant.
+	ev := Event{Type: builtinType(unsafe.String(&typ[1], len(typ)-2))}
 	// What the walk established is not checked again: the JSON of data,
 	// whether it is ASCII, a built-in type, the year of a wire timestamp.
 	k := known{typ: ev.Type != "", dataJSON: true, dataASCII: m.dataASCII}
@@ -348,26 +349,6 @@ func foldName(s string) string {
 		out = utf8.AppendRune(out, r)
 	}
 	return string(out)
-}
-
-// builtinType returns the quoted type when it is a built-in one, without
-// allocating, or "".
-func builtinType(quoted []byte) string {
-	if len(quoted) >= 2 {
-		switch string(quoted[1 : len(quoted)-1]) {
-		case TypeLibraryCreated:
-			return TypeLibraryCreated
-		case TypeLibraryDeleted:
-			return TypeLibraryDeleted
-		case TypeDocumentAdded:
-			return TypeDocumentAdded
-		case TypeDocumentDeleted:
-			return TypeDocumentDeleted
-		case TypeSearchPerformed:
-			return TypeSearchPerformed
-		}
-	}
-	return ""
 }
 
 // unquote returns the value of a JSON string token (valid JSON). Tokens

@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,17 +43,18 @@ func TestEncodedLen(t *testing.T) {
 	}
 }
 
-// TestIsBuiltin: the types Validate takes as valid without looking at
-// their tokens are exactly BuiltinTypes, each valid.
-func TestIsBuiltin(t *testing.T) {
+// TestBuiltinType: the types Validate takes as valid without looking at
+// their tokens are exactly BuiltinTypes, each valid, and each is returned
+// as itself.
+func TestBuiltinType(t *testing.T) {
 	for _, typ := range BuiltinTypes {
-		if !isBuiltin(typ) || subjects.ValidateType(typ) != nil {
-			t.Fatalf("built-in type %q: isBuiltin %v, ValidateType %v", typ, isBuiltin(typ), subjects.ValidateType(typ))
+		if got := builtinType(strings.Clone(typ)); got != typ || subjects.ValidateType(typ) != nil {
+			t.Fatalf("built-in type %q: builtinType %q, ValidateType %v", typ, got, subjects.ValidateType(typ))
 		}
 	}
 	for _, typ := range []string{"", "document", "document.added.x", "Document.added", "workflow.completed"} {
-		if isBuiltin(typ) {
-			t.Fatalf("isBuiltin(%q) = true", typ)
+		if got := builtinType(typ); got != "" {
+			t.Fatalf("builtinType(%q) = %q, want \"\"", typ, got)
 		}
 	}
 }
