@@ -293,3 +293,59 @@ func TestPipelineAwaitsAcksWhileDeleting(t *testing.T) {
 		t.Fatalf("stream order differs from commit order\n got %v\nwant %v", head(got), head(want))
 	}
 }
+
+// TestPipelineStopsPublishingWhenDeletesFail makes every delete fail (a
+// trigger refuses them). The relay stops publishing at the first failed
+// delete: the stream holds at most the batches it had in flight then,
+// and afterwards the relay only sends the lowest row again, alone (a
+// duplicate each time). Every row stays until deletes work again; then
+// everything is deleted, each event stored once, in order.
+func TestPipelineStopsPublishingWhenDeletesFail(t *testing.T) {
+	ctx := t.Context()
+	be := newBackend(t, outbox.SQLite)
+	bus := newBus(t)
+	ob := be.newOutbox(t)
+	const rows, batch = 600, 10
+	if err := changes(ctx, be, ob, 0, rows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := be.db.ExecContext(ctx, `CREATE TRIGGER refuse_deletes BEFORE DELETE ON `+outbox.DefaultTable+
+		` BEGIN SELECT RAISE(ABORT, 'deletes refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	startRelay(t, ob, bus.pub, outbox.WithBatchSize(batch), outbox.WithBackoff(time.Millisecond, 20*time.Millisecond))
+	testnats.Eventually(t, 30*time.Second, func() error {
+		if d := bus.pub.Stats().Duplicates; d < 3 {
+			return fmt.Errorf("%d duplicates: the relay has not retried the lowest row 3 times yet", d)
+		}
+		return nil
+	})
+	stored, err := streamMsgs(ctx, bus.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In flight when the first delete failed: that delete's batch, the
+	// delete queue, the batch awaiting its acks behind it, the publish
+	// queue and the batch being published.
+	window := (outbox.DeleteDepth + outbox.PipelineDepth + 3) * batch
+	if stored == 0 || stored > uint64(window) {
+		t.Fatalf("stream holds %d events while deletes fail, want 1 to %d", stored, window)
+	}
+	t.Logf("%d events stored when the first delete failed (window %d)", stored, window)
+	if d := depth(t, ob); d != rows {
+		t.Fatalf("outbox depth %d while deletes fail, want %d", d, rows)
+	}
+	err = ob.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DROP TRIGGER refuse_deletes`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, ob, bus.js, rows, time.Minute)
+	got, want := ids(streamEvents(t, bus.js)), committedIDs(t, be.db)
+	checkExactlyOnce(t, want, got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stream order differs from commit order\n got %v\nwant %v", head(got), head(want))
+	}
+}
