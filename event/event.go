@@ -240,19 +240,11 @@ func validText(field, s string) error {
 
 var emptyObject = json.RawMessage("{}")
 
-// isObject reports whether raw (already valid JSON) is an object.
+// isObject reports whether raw opens an object: its first byte after
+// whitespace is '{' (for valid JSON, whether it is an object).
 func isObject(raw []byte) bool {
-	for _, c := range raw {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return true
-		default:
-			return false
-		}
-	}
-	return false
+	i := skipSpace(raw, 0)
+	return i < len(raw) && raw[i] == '{'
 }
 
 // Now returns the current time in UTC at the wire format's precision
