@@ -324,6 +324,9 @@ func TestPublishEncodedAsync(t *testing.T) {
 	if s := small.Stats(); s.Invalid != 1 {
 		t.Errorf("stats = %+v", s)
 	}
+	if s := p.Stats(); s.Invalid != 1 || s.Published != 2 || s.Failed != 0 {
+		t.Errorf("stats after a bad library id = %+v, want 1 invalid, 2 published", s)
+	}
 }
 
 // "No responders" (no stream, or none yet: a leader election) is sent
