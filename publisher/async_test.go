@@ -47,30 +47,31 @@ func waitErr(t *testing.T, fut *publisher.Future) error {
 	return err
 }
 
+// wantPublishFails publishes the design event with p and checks that its
+// future fails with target.
+func wantPublishFails(t *testing.T, p *publisher.Publisher, target error) {
+	t.Helper()
+	fut, err := p.PublishAsync(designEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, fut); !errors.Is(err, target) {
+		t.Errorf("future = %v, want %v", err, target)
+	}
+}
+
 // An ack that never comes fails the future with ErrAsyncPublishTimeout
 // (nats.go's timer did that before; the publisher's watcher does now).
 func TestPublishAsyncAckTimeout(t *testing.T) {
 	f := setup(t)
 	f.fakeStream(t, "silent", func(*nats.Msg) []byte { return nil })
 	p := f.newPublisher(t, publisher.WithPrefix("silent"), publisher.WithDefaultTimeout(50*time.Millisecond))
-	fut, err := p.PublishAsync(designEvent())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := waitErr(t, fut); !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
-		t.Errorf("future = %v, want ErrAsyncPublishTimeout", err)
-	}
+	wantPublishFails(t, p, jetstream.ErrAsyncPublishTimeout)
 	if s := p.Stats(); s.Failed != 1 || s.Pending != 0 || s.Published != 0 {
 		t.Errorf("stats = %+v", s)
 	}
 	// The watcher goes on after an idle spell.
-	fut, err = p.PublishAsync(designEvent())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := waitErr(t, fut); !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
-		t.Errorf("second future = %v, want ErrAsyncPublishTimeout", err)
-	}
+	wantPublishFails(t, p, jetstream.ErrAsyncPublishTimeout)
 }
 
 // A publish blocked by WithMaxPending goes through once a slot frees up.
@@ -388,13 +389,7 @@ func TestPublishAsyncNoRespondersRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := f.newPublisher(t, publisher.WithPrefix("norsp"))
-		fut, err := p.PublishAsync(designEvent())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := waitErr(t, fut); !errors.Is(err, jetstream.ErrNoStreamResponse) {
-			t.Errorf("future = %v, want ErrNoStreamResponse", err)
-		}
+		wantPublishFails(t, p, jetstream.ErrNoStreamResponse)
 		mu.Lock() // each arrival was recorded before its answer
 		defer mu.Unlock()
 		if len(arrivals) != retries+1 {
@@ -430,13 +425,7 @@ func TestPublishAsyncNoRespondersRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := f.newPublisher(t, publisher.WithPrefix("slownr"), publisher.WithDefaultTimeout(timeout))
-		fut, err := p.PublishAsync(designEvent())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := waitErr(t, fut); !errors.Is(err, jetstream.ErrNoStreamResponse) {
-			t.Errorf("future = %v, want ErrNoStreamResponse", err)
-		}
+		wantPublishFails(t, p, jetstream.ErrNoStreamResponse)
 	})
 }
 
