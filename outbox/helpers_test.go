@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -324,6 +325,17 @@ func checkExactlyOnce(t testing.TB, committed, stored []string) {
 	if len(missing)+len(dups)+len(extra) > 0 || len(stored) != len(committed) {
 		t.Fatalf("stream holds %d events for %d committed: %d missing %v, %d duplicated %v, %d never committed %v",
 			len(stored), len(committed), len(missing), head(missing), len(dups), head(dups), len(extra), head(extra))
+	}
+}
+
+// checkStoredInCommitOrder checks that the stream holds every committed
+// event once, nothing else, in commit order.
+func checkStoredInCommitOrder(t testing.TB, js jetstream.JetStream, db *sql.DB) {
+	t.Helper()
+	got, want := ids(streamEvents(t, js)), committedIDs(t, db)
+	checkExactlyOnce(t, want, got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stream order differs from commit order\n got %v\nwant %v", head(got), head(want))
 	}
 }
 
